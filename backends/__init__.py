@@ -1,0 +1,45 @@
+"""Backend registry. Frameworks are imported lazily: with one missing, the other still runs."""
+from __future__ import annotations
+
+import importlib
+
+from backends.base import Backend
+from bench.errors import Unsupported, UserError
+from bench.spec import Spec
+
+_MODULES = {"torch": "backends.pytorch.backend", "mindspore": "backends.mindspore.backend"}
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name not in _MODULES:
+        raise UserError(f"backend '{name}': unknown; choose one of {', '.join(_MODULES)}")
+    return importlib.import_module(_MODULES[name]).BACKEND
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None if backend `name` can be imported here, else a one-line reason."""
+    try:
+        cls = backend_class(name)
+    except ImportError as exc:
+        return f"{name} is not installed ({exc.name or exc}); run `make setup`"
+    return cls.unavailable_reason()
+
+
+def available_backends() -> list[str]:
+    return [name for name in _MODULES if unavailable_reason(name) is None]
+
+
+def check_runnable(spec: Spec) -> type[Backend]:
+    """Refuse, before any work, a spec this machine cannot run (framework, device, precision)."""
+    reason = unavailable_reason(spec.backend)
+    if reason:
+        raise Unsupported(f"backend '{spec.backend}' unavailable: {reason}")
+    cls = backend_class(spec.backend)
+    reason = cls.unsupported_reason(spec)
+    if reason:
+        raise Unsupported(f"spec field 'precision'/'device': {reason}")
+    return cls
+
+
+def create(spec: Spec) -> Backend:
+    return check_runnable(spec)(spec)

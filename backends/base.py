@@ -1,0 +1,144 @@
+"""What a backend must do. Only code behind this interface knows a framework.
+
+The shared training loop (bench/training.py) owns the epoch/step loop, schedules, data order and
+augmentation parameters, timing, progress and the run directory. A backend owns the framework: it
+builds the binarized ResNet-20 from the spec, keeps the data on its device, runs one optimizer step,
+evaluates, and saves/loads checkpoints in its native format.
+
+Parameter names crossing this interface (`state_numpy`, `load_state_numpy`) are always the model
+zoo's (`../shared/reference/seed-resnet20-params.txt`): conv1.weight, bn1.gamma, bn1.moving_mean,
+layer1.0.relu1.w, linear.bias, ... plus the noise module's `*.noise_w.fc1.weight` and the like.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.data.augment import AugParams
+from bench.data.dataset import Cifar10Arrays
+from bench.spec import Spec
+
+
+@dataclass
+class StepStats:
+    """Training statistics fetched from the device: summed loss, correct predictions, images."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    count: int = 0
+    steps: int = 0
+    nonfinite: bool = False
+
+    def add(self, other: "StepStats") -> None:
+        self.loss_sum += other.loss_sum
+        self.correct += other.correct
+        self.count += other.count
+        self.steps += other.steps
+        self.nonfinite = self.nonfinite or other.nonfinite
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.count, 1)
+
+
+@dataclass
+class StepClock:
+    """Marks step boundaries. The default synchronises the device and reads the host clock; a
+    backend with an asynchronous device (CUDA) overrides it with device events, so nothing
+    synchronises inside a step."""
+
+    sync: Any
+    marks: list[float] = field(default_factory=list)
+
+    def mark(self) -> None:
+        self.sync()
+        self.marks.append(time.perf_counter())
+
+    def intervals_ms(self) -> list[float]:
+        return [(b - a) * 1e3 for a, b in zip(self.marks, self.marks[1:])]
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    checkpoint_suffix: ClassVar[str]
+
+    @staticmethod
+    @abstractmethod
+    def unavailable_reason() -> str | None:
+        """None when the framework imports here, else why not (one line)."""
+
+    @staticmethod
+    @abstractmethod
+    def unsupported_reason(spec: Spec) -> str | None:
+        """None when this backend can run spec's device and precision here, else why not."""
+
+    @staticmethod
+    @abstractmethod
+    def versions() -> dict[str, str]:
+        """Framework versions and device facts for the run's environment record."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+
+    @property
+    @abstractmethod
+    def device(self) -> str:
+        """The resolved device: 'cpu' or 'cuda' (MindSpore's GPU is called 'cuda' here too)."""
+
+    @abstractmethod
+    def build(self, steps_per_epoch: int) -> None:
+        """Create model and optimizer, seeded by spec.train.seed."""
+
+    @abstractmethod
+    def set_data(self, data: Cifar10Arrays) -> None:
+        """Take the uint8 arrays once; move them to the training device."""
+
+    @abstractmethod
+    def set_epoch(self, epoch: int, n: int) -> None:
+        """Enter an epoch with the estimator's n in force (the paper's n schedule)."""
+
+    @abstractmethod
+    def train_step(self, indices: np.ndarray, aug: AugParams, lr: float, alpha: float) -> None:
+        """One optimizer step on train images `indices`, augmented with `aug`. Must not synchronise
+        the device; statistics accumulate until `pop_stats`."""
+
+    @abstractmethod
+    def pop_stats(self) -> StepStats:
+        """Fetch and reset the statistics accumulated since the last call."""
+
+    @abstractmethod
+    def evaluate(self) -> dict[str, float]:
+        """All test images in order: {'Validation-Loss', 'Top1-Acc', 'Top5-Acc'} as the model zoo
+        reports them (label-smoothed loss, accuracies as fractions)."""
+
+    @abstractmethod
+    def synchronize(self) -> None:
+        """Wait for all queued device work."""
+
+    def clock(self) -> StepClock:
+        return StepClock(self.synchronize)
+
+    @abstractmethod
+    def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
+        """Native format, model and optimizer; `meta` (epoch, step, ...) stored alongside."""
+
+    @abstractmethod
+    def load_checkpoint(self, path: Path) -> dict[str, Any]:
+        """Restore what save_checkpoint wrote (or a model-only checkpoint); return its meta."""
+
+    @abstractmethod
+    def state_numpy(self) -> dict[str, np.ndarray]:
+        """Model parameters and BN statistics under the model zoo's names."""
+
+    @abstractmethod
+    def load_state_numpy(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of state_numpy; refuses missing, unexpected or mis-shaped names."""

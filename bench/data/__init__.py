@@ -1,0 +1,1 @@
+"""CIFAR-10 for both backends: find or download, decode once, cache as uint8, plan batches."""

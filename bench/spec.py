@@ -1,0 +1,255 @@
+"""The experiment spec: one typed, validated description of a run that drives every backend.
+
+Defaults are the paper's CIFAR-10 recipe (Xu et al. 2021; model zoo FDA-BNN): 400 epochs, batch 128,
+SGD lr 0.1 momentum 0.9 weight decay 1e-4, cosine schedule, label smoothing 0.1.
+
+A spec is loaded from TOML or YAML and/or `key=value` overrides (dotted keys, or the short aliases
+in ALIASES). Anything invalid is refused before work starts with a message naming the field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bench.errors import UserError
+
+ESTIMATORS = ("ste", "approx_sign", "fda")
+BACKENDS = ("torch", "mindspore")
+DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EstimatorSpec(_Strict):
+    """Which pseudo-gradient replaces the zero gradient of sign(x)."""
+
+    name: Literal["ste", "approx_sign", "fda"] = "fda"
+    # ste: gradient passes where |x| <= clip; None is the model zoo's identity STE.
+    clip: float | None = Field(1.0, gt=0)
+    # fda: n+1 sine terms (paper Eq. 10); n_end set means n grows linearly n -> n_end over the epochs.
+    n: int = Field(9, ge=0)
+    n_end: int | None = Field(None, ge=0)
+    omega: float = Field(0.1, gt=0)
+    # closed: sin(2(n+1)wx) / (2 sin(wx)), cost independent of n; sum: the term-by-term reference.
+    form: Literal["closed", "sum"] = "closed"
+
+    @model_validator(mode="after")
+    def _n_end_not_below_n(self) -> "EstimatorSpec":
+        if self.n_end is not None and self.n_end < self.n:
+            raise ValueError(f"estimator.n_end ({self.n_end}) must be >= estimator.n ({self.n})")
+        return self
+
+
+class NoiseSpec(_Strict):
+    """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t)."""
+
+    enabled: bool = False
+    k: int = Field(64, ge=1)  # hidden width max(1, d // k)
+    alpha: float = Field(0.1, ge=0)  # alpha at step 0, decays on a cosine to 0 at the last step
+    alpha_schedule: Literal["cosine", "constant"] = "cosine"
+    sin_scale: float = Field(0.1, ge=0)  # the 0.1 * sin(t) term
+
+
+class ModelSpec(_Strict):
+    name: Literal["resnet20"] = "resnet20"
+    # layer: one detached mean|W| per layer (model zoo); channel: per output channel (public PyTorch code)
+    scaling: Literal["layer", "channel"] = "layer"
+    num_classes: int = Field(10, ge=2)
+
+
+class OptimSpec(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+
+
+class TrainSpec(_Strict):
+    epochs: int = Field(400, ge=1)
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(500, ge=1)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    seed: int = Field(0, ge=0)
+    # cap on optimizer steps per epoch (None: a full pass); for smoke runs and tests
+    max_steps_per_epoch: int | None = Field(None, ge=1)
+
+
+class DataSpec(_Strict):
+    root: str | None = None  # None: --data-root, then $CIFAR10_ROOT, then ~/.cache/fdabnn/cifar10
+    subset: int | None = Field(None, ge=1)  # stratified: k training images per class
+    test_subset: int | None = Field(None, ge=1)  # stratified: k test images per class
+    normalization: Literal["imagenet", "cifar"] = "imagenet"  # model zoo: ImageNet mean/std
+    augment: bool = True
+    download: bool = True  # fetch the official archive when no local copy is found
+
+
+class RuntimeSpec(_Strict):
+    compile: bool = False  # torch.compile (PyTorch only)
+    mode: Literal["graph", "pynative"] = "graph"  # MindSpore execution mode
+    channels_last: bool = True  # PyTorch on CUDA
+    deterministic: bool = True
+    threads: int | None = Field(None, ge=1)
+
+
+class Spec(_Strict):
+    backend: Literal["torch", "mindspore"] = "torch"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    estimator: EstimatorSpec = EstimatorSpec()
+    noise: NoiseSpec = NoiseSpec()
+    model: ModelSpec = ModelSpec()
+    optim: OptimSpec = OptimSpec()
+    train: TrainSpec = TrainSpec()
+    data: DataSpec = DataSpec()
+    runtime: RuntimeSpec = RuntimeSpec()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """Stable hash of everything that changes the result, for run directory names."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:10]
+
+    def label(self) -> str:
+        est = self.estimator
+        if est.name == "fda":
+            n = f"n{est.n}" if est.n_end is None else f"n{est.n}-{est.n_end}"
+            tag = f"fda-{n}" + ("-sum" if est.form == "sum" else "")
+        elif est.name == "ste":
+            tag = "ste" if est.clip is not None else "ste-identity"
+        else:
+            tag = est.name
+        if self.noise.enabled:
+            tag += "+noise"
+        return f"{self.backend}-{tag}-{self.precision}"
+
+
+# Short spellings accepted on the command line and in study files.
+ALIASES = {
+    "n": "estimator.n",
+    "n_end": "estimator.n_end",
+    "omega": "estimator.omega",
+    "clip": "estimator.clip",
+    "form": "estimator.form",
+    "noise": "noise.enabled",
+    "alpha": "noise.alpha",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "seed": "train.seed",
+    "lr": "optim.lr",
+    "optimizer": "optim.name",
+    "scaling": "model.scaling",
+    "subset": "data.subset",
+    "compile": "runtime.compile",
+    "mode": "runtime.mode",
+}
+
+
+def parse_value(text: str) -> Any:
+    """`key=value` values: YAML scalars, so 9 -> int, true -> bool, none/null -> None, fda -> str."""
+    if text.strip().lower() in ("none", "null", "~", ""):
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    key = ALIASES.get(key, key)
+    # `estimator=fda` sets the estimator's name, keeping its other fields
+    if key in ("estimator", "noise") and not isinstance(value, dict):
+        key = "estimator.name" if key == "estimator" else "noise.enabled"
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"spec key '{key}': '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge with dotted keys and aliases allowed in `overrides`."""
+    out = json.loads(json.dumps(base))
+    for key, value in overrides.items():
+        if isinstance(value, dict) and ALIASES.get(key, key) in Spec.model_fields:
+            for sub_key, sub_value in _flatten(value, ALIASES.get(key, key)).items():
+                _set_dotted(out, sub_key, sub_value)
+        else:
+            _set_dotted(out, key, value)
+    return out
+
+
+def _flatten(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"spec file {path}: not found; give the path of a .toml or .yaml file")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"spec file {path}: not valid {path.suffix[1:].upper()}: {exc}".splitlines()[0]) from None
+    raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml or .yml")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"override '{item}': expected key=value, e.g. estimator=fda or train.epochs=1")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def build_spec(tree: dict[str, Any]) -> Spec:
+    """Validate a spec tree; the first problem becomes a one-line UserError naming the field."""
+    try:
+        spec = Spec.model_validate(merge({}, tree))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "spec"
+        if err["type"] == "extra_forbidden":
+            section = err["loc"][:-1]
+            model: type[BaseModel] = Spec
+            for part in section:
+                model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
+            allowed = ", ".join(model.model_fields)
+            raise UserError(f"spec field '{field}': unknown key; allowed here: {allowed}") from None
+        got = err.get("input")
+        raise UserError(f"spec field '{field}': {err['msg']} (got {got!r})") from None
+    return spec
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> Spec:
+    tree = read_spec_file(path) if path else {}
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    return build_spec(merge(tree, overrides or {}))
