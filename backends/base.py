@@ -22,6 +22,7 @@ import numpy as np
 from bench.data.augment import AugParams
 from bench.data.dataset import Cifar10Arrays
 from bench.spec import Spec
+from bench.timing import peak_rss_bytes
 
 
 @dataclass
@@ -126,6 +127,10 @@ class Backend(ABC):
 
     def clock(self) -> StepClock:
         return StepClock(self.synchronize)
+
+    def peak_memory_bytes(self) -> int:
+        """Peak memory of the training device: process peak RSS on CPU; a GPU backend overrides."""
+        return peak_rss_bytes()
 
     @abstractmethod
     def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:

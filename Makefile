@@ -1,0 +1,39 @@
+# fdabnn-bench: `make setup`, then `make test`. Every target runs inside .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+FDABNN := $(VENV)/bin/fdabnn
+
+# The developers' shared CIFAR-10 copy is used only when it exists; a user's machine downloads the
+# official archive (md5-checked) or reads CIFAR10_ROOT.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/cifar10-jpeg.tar.gz),)
+export CIFAR10_ROOT ?= $(SHARED_DATA)
+endif
+# MindSpore's oneDNN takes a 20x slower reference path on AVX-512 CPUs unless capped to AVX2.
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+
+# A CUDA build of torch 2.13.0: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_INDEX ?=
+
+.PHONY: help setup test test-slow
+help:
+	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
+	@echo "make test       the default test suite (CPU, real frameworks, real data; < 15 min)"
+	@echo "make test-slow  the tests marked slow"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(PY) -m pip install "torch==2.13.0" --index-url $(TORCH_INDEX))
+	$(PY) -m pip install -e ".[test]"
+	$(PY) -c "import torch, mindspore, numpy, pandas; print('torch', torch.__version__, '| mindspore', mindspore.__version__, '| numpy', numpy.__version__, '| pandas', pandas.__version__)"
+	touch $@
+
+test: setup
+	$(VENV)/bin/pytest -m "not slow and not micro and not gpu"
+
+test-slow: setup
+	$(VENV)/bin/pytest -m "slow"

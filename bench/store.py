@@ -1,0 +1,90 @@
+"""The results store: one directory per run, every file written atomically.
+
+    results/runs/<run-id>/
+        spec.json          the resolved spec (what was asked)
+        environment.json   where it ran: hardware, versions, data source
+        progress.json      per-epoch metrics so far (rewritten after each epoch)
+        checkpoint.<ext>   the last finished epoch, native format of the backend
+        record.json        written once, when the run ends: status, final metrics, all step times
+
+A file is written to a temporary name in the same directory, flushed, fsynced and renamed over the
+target, so a kill at any instant leaves either the old or the new version, never half of one. A
+record that does not parse (torn by a crash outside this code, or edited by hand) is reported as
+torn, and its run is treated as unfinished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.environment import REPO
+
+DEFAULT_RESULTS = REPO / "results"
+RECORD = "record.json"
+SPEC = "spec.json"
+ENVIRONMENT = "environment.json"
+PROGRESS = "progress.json"
+CHECKPOINT_STEM = "checkpoint"
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("FDABNN_RESULTS", DEFAULT_RESULTS))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+class TornRecord(Exception):
+    """A store file exists but does not parse."""
+
+
+def read_json(path: Path) -> Any | None:
+    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TornRecord(f"{path}: not valid JSON ({exc.msg} at byte {exc.pos})") from None
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's final record, or None when absent or torn (a torn record means: run it again)."""
+    try:
+        record = read_json(run_dir / RECORD)
+    except TornRecord:
+        return None
+    if not isinstance(record, dict) or "status" not in record:
+        return None
+    return record
+
+
+def iter_records(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every intact record under results/runs (or `root`), with its run directory."""
+    runs = (root or results_root()) / "runs"
+    records = []
+    for record_path in sorted(runs.glob(f"*/{RECORD}")):
+        record = read_record(record_path.parent)
+        if record is not None:
+            records.append({**record, "run_dir": str(record_path.parent)})
+    return records

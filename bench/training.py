@@ -1,0 +1,205 @@
+"""The training loop both backends share: data order, schedules, timing, progress, checkpoints,
+resume and the run record. A backend only executes steps (backends/base.py)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+import backends
+from backends.base import Backend, StepStats
+from bench import store
+from bench.data.augment import plan_epoch, steps_per_epoch
+from bench.data.cifar10 import load_cifar10
+from bench.data.dataset import Cifar10Arrays
+from bench.environment import describe
+from bench.errors import UserError
+from bench.schedules import Schedules
+from bench.spec import Spec
+from bench.timing import summarize
+
+# Steps at the start of each process whose times are kept apart from the medians: compilation,
+# allocator growth and autotuning happen there.
+WARMUP_STEPS = 3
+SUBSET_SEED = 0  # fixed, so every run of a study trains and tests on the same images
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite."""
+
+
+def default_run_dir(spec: Spec) -> Path:
+    return store.results_root() / "runs" / f"{spec.label()}-s{spec.train.seed}-{spec.digest()}"
+
+
+def load_data(spec: Spec, require_train: bool = True) -> Cifar10Arrays:
+    data = load_cifar10(spec.data.root, download=spec.data.download, require_train=require_train)
+    return data.subsample(spec.data.subset if require_train else None, spec.data.test_subset, seed=SUBSET_SEED)
+
+
+@dataclass
+class _Run:
+    spec: Spec
+    run_dir: Path
+    backend: Backend
+    data: Cifar10Arrays
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / f"{store.CHECKPOINT_STEM}{self.backend.checkpoint_suffix}"
+
+
+def _claim_run_dir(spec: Spec, run_dir: Path) -> None:
+    existing = store.read_json(run_dir / store.SPEC)
+    if existing is not None and existing != spec.to_dict():
+        raise UserError(f"run directory {run_dir} holds a run of another spec; choose another --run-dir "
+                        "or delete it")
+    store.atomic_write_json(run_dir / store.SPEC, spec.to_dict())
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[step_ms]} ms/step"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console, transient=False,
+    )
+
+
+def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = None,
+          console: Console | None = None) -> dict[str, Any]:
+    """Train and evaluate `spec`, resuming from the run directory's last epoch checkpoint.
+    Returns the final record (also written to run_dir/record.json)."""
+    console = console or Console(stderr=True)
+    backend_cls = backends.check_runnable(spec)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(spec)
+    finished = store.read_record(run_dir)
+    if finished is not None and finished.get("status") == "finished":
+        console.print(f"[green]already finished[/]: {run_dir}")
+        return finished
+    _claim_run_dir(spec, run_dir)
+
+    data = data if data is not None else load_data(spec)
+    spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)
+    backend = backend_cls(spec)
+    backend.build(spe)
+    backend.set_data(data)
+    run = _Run(spec, run_dir, backend, data)
+
+    start_epoch = 0
+    if run.checkpoint.exists():
+        meta = backend.load_checkpoint(run.checkpoint)
+        start_epoch, run.history, run.wall_s = meta["epoch"] + 1, meta["history"], meta["wall_s"]
+        console.print(f"resuming {run_dir.name} after epoch {start_epoch} of {spec.train.epochs}")
+
+    environment = describe(backend.versions()) | {"device": backend.device, "data": data.source.to_dict(),
+                                                  "subset": data.subset}
+    store.atomic_write_json(run_dir / store.ENVIRONMENT, environment)
+    try:
+        _train_epochs(run, start_epoch, spe, console)
+    except NonFiniteLoss as exc:
+        return _finish(run, environment, "nonfinite", str(exc))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # recorded so an ablation grid can go on; the CLI still exits non-zero
+        _finish(run, environment, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    return _finish(run, environment, "finished", "")
+
+
+def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> None:
+    spec, backend = run.spec, run.backend
+    sched = Schedules(spec, spe)
+    sync_each_step = backend.device == "cpu"  # fetching stats is free on CPU; on GPU it would stall
+    warmup_left = WARMUP_STEPS
+    with _progress(console) as bar:
+        task = bar.add_task("", total=spe, loss="-", acc="-", step_ms="-")
+        for epoch in range(start_epoch, spec.train.epochs):
+            n = sched.n(epoch)
+            backend.set_epoch(epoch, n)
+            bar.reset(task, total=spe, description=f"{spec.label()} epoch {epoch + 1}/{spec.train.epochs} n={n}")
+            stats, clock = StepStats(), backend.clock()
+            epoch_start = time.perf_counter()
+            clock.mark()
+            for step, (indices, aug) in enumerate(plan_epoch(len(run.data.train_y), spec.train.batch_size,
+                                                             spec.train.seed, epoch, spec.data.augment,
+                                                             spec.train.max_steps_per_epoch)):
+                global_step = epoch * spe + step
+                backend.train_step(indices, aug, sched.lr(global_step), sched.alpha(global_step))
+                clock.mark()
+                if sync_each_step:
+                    stats.add(backend.pop_stats())
+                    _check_finite(stats, epoch, step)
+                    bar.update(task, advance=1, loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.3f}",
+                               step_ms=f"{clock.intervals_ms()[-1]:.0f}")
+                else:
+                    bar.update(task, advance=1)
+            stats.add(backend.pop_stats())
+            _check_finite(stats, epoch, spe - 1)
+            step_ms = clock.intervals_ms()
+            warmup = min(warmup_left, len(step_ms))
+            warmup_left -= warmup
+            metrics = backend.evaluate()
+            epoch_wall = time.perf_counter() - epoch_start
+            run.wall_s += epoch_wall
+            run.history.append({
+                "epoch": epoch, "n": n if spec.estimator.name == "fda" else None,
+                "alpha_first": sched.alpha(epoch * spe), "alpha_last": sched.alpha(epoch * spe + spe - 1),
+                "lr_first": sched.lr(epoch * spe), "lr_last": sched.lr(epoch * spe + spe - 1),
+                "train_loss": stats.loss, "train_acc": stats.accuracy, **metrics,
+                "step_ms": step_ms, "warmup_steps": warmup, "wall_s": epoch_wall,
+            })
+            backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
+            store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)
+            bar.console.print(
+                f"epoch {epoch + 1}/{spec.train.epochs} n={n} alpha={sched.alpha(epoch * spe):.3g}: "
+                f"train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | {_fmt_metrics(metrics)} | "
+                f"median step {_median(step_ms[warmup:] or step_ms):.0f} ms")
+
+
+def _check_finite(stats: StepStats, epoch: int, step: int) -> None:
+    if stats.nonfinite or not math.isfinite(stats.loss_sum):
+        raise NonFiniteLoss(f"training loss became non-finite in epoch {epoch + 1} by step {step + 1}")
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else float("nan")
+
+
+def _fmt_metrics(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def timing_of(history: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
+    """Step-time summary over a run's epochs, each process's warm-up steps excluded."""
+    measured, first = [], []
+    for epoch in history:
+        times, warm = epoch["step_ms"], epoch["warmup_steps"]
+        if warm:
+            first.append(times[0])
+        measured.extend(times[warm:])
+    summary = summarize(measured, 0, batch_size)
+    summary["first_step_ms"] = first[0] if first else None
+    return summary
+
+
+def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+    final = {k: run.history[-1][k] for k in ("Validation-Loss", "Top1-Acc", "Top5-Acc")} if run.history else {}
+    record = {
+        "status": status, "reason": reason, "run_id": run.run_dir.name, "label": run.spec.label(),
+        "spec": run.spec.to_dict(), "environment": environment, "final": final,
+        "timing": timing_of(run.history, run.spec.train.batch_size),
+        "peak_memory_bytes": run.backend.peak_memory_bytes(),
+        "epochs_done": len(run.history), "wall_s": run.wall_s, "history": run.history,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    store.atomic_write_json(run.run_dir / store.RECORD, record)
+    return record
