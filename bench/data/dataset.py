@@ -34,7 +34,7 @@ class Cifar10Arrays:
     subset: dict[str, int | None] = field(default_factory=lambda: {"train": None, "test": None})
 
     def subsample(self, train_per_class: int | None, test_per_class: int | None, seed: int = 0) -> "Cifar10Arrays":
-        """Stratified subsets: k images of each class, drawn with a fixed seed, in class-balanced order."""
+        """Stratified subsets: k images of each class, drawn with a fixed seed, kept in the source order."""
         tx, ty = self.train_x, self.train_y
         vx, vy = self.test_x, self.test_y
         if train_per_class:
