@@ -17,11 +17,21 @@ export ONEDNN_MAX_CPU_ISA ?= AVX2
 # A CUDA build of torch 2.13.0: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_INDEX ?=
 
-.PHONY: help setup test test-slow
+# Studies are the files under ablations/ (profiles.toml holds the training budgets): adding a study
+# file adds its make target. PROFILE= smoke|quick|paper (default: paper with a GPU, else quick),
+# BACKENDS= e.g. torch, DEVICE= cpu|cuda|auto, SEEDS= e.g. 0,1,2 replace the profile's seeds.
+STUDIES := $(filter-out profiles,$(basename $(notdir $(wildcard ablations/*.toml))))
+ABLATE_FLAGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends $(BACKENDS)) \
+	$(if $(DEVICE),--device $(DEVICE)) $(if $(SEEDS),--seeds $(SEEDS))
+
+.PHONY: help setup test test-slow summary $(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
 	@echo "make test       the default test suite (CPU, real frameworks, real data; < 15 min)"
 	@echo "make test-slow  the tests marked slow"
+	@echo "make ablation-<study>  run a study, resumable: $(STUDIES)"
+	@echo "                PROFILE=smoke|quick|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
+	@echo "make summary    results/summary.md, results/<study>.csv and plots from every recorded run"
 
 setup: $(VENV)/.installed
 
@@ -37,3 +47,9 @@ test: setup
 
 test-slow: setup
 	$(VENV)/bin/pytest -m "slow"
+
+$(addprefix ablation-,$(STUDIES)): ablation-%: setup
+	$(FDABNN) ablate $* $(ABLATE_FLAGS)
+
+summary: setup
+	$(FDABNN) summary

@@ -76,11 +76,82 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES_ABLATE = """examples:
+  fdabnn ablate fourier-terms --profile smoke --backends torch
+  fdabnn ablate estimators --seeds 0,1,2
+  fdabnn ablate path/to/my-study.toml --device cuda
+studies are the files under ablations/ (format: bench/studies.py); profiles: ablations/profiles.toml.
+exit status: 0 when every cell finished, was skipped (backend not installed) or is unsupported
+(precision/device this backend cannot run here); 1 when a cell failed or its loss became non-finite."""
+
+
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablate", help="run a study: every cell in its own process, resumable; then the summary",
+                       description="Run every cell (spec x backend x seed) of a study one after another, each in "
+                                   "its own process, under results/runs/. Run the same command again to finish an "
+                                   "interrupted study: finished cells are kept, the others resume. Writes "
+                                   "results/summary.md at the end.",
+                       epilog=EXAMPLES_ABLATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("study", help="a study name (ablations/<name>.toml) or the path of a study file")
+    p.add_argument("--profile", help="training budget from ablations/profiles.toml: smoke, quick or paper "
+                                     "(default: paper when a GPU is present and usable, else quick)")
+    p.add_argument("--backends", help="comma-separated subset of the study's backends, e.g. torch")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    p.add_argument("--seeds", help="comma-separated seeds replacing the profile's, e.g. 0,1,2")
+    p.set_defaults(func=_cmd_ablate)
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from bench.runner import run_ablation
+    from bench.studies import parse_seeds
+
+    names = tuple(b.strip() for b in args.backends.split(",") if b.strip()) if args.backends else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    return run_ablation(args.study, args.profile, names, args.device, seeds)
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="tabulate every record: results/summary.md, results/<study>.csv, plots",
+                       description="Read every run record under results/runs/ (FDABNN_RESULTS to change), "
+                                   "aggregate over seeds and write results/summary.md, one CSV per study and PNG "
+                                   "plots next to them.")
+    p.set_defaults(func=_cmd_summary)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from bench.report import write_summary
+
+    for path in write_summary():
+        print(path)
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time every estimator's train step and eval throughput (a suite)",
+                       description="Run a benchmark suite (bench/suites/<name>.toml): per backend, precision, "
+                                   "batch and compile flag, the median train-step time of every estimator and "
+                                   "the eval throughput, on real CIFAR-10 batches. Records go to results/bench/.")
+    p.add_argument("--suite", default="cpu", help="suite name: cpu or gpu (default cpu)")
+    p.add_argument("--backends", help="comma-separated subset of the suite's backends")
+    p.add_argument("--budget-s", type=float, help="stop starting new groups after this many seconds")
+    p.add_argument("--fresh", action="store_true", help="measure again groups that already have records")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bench.benchmark import load_suite, require_device, run_suite
+
+    suite = load_suite(args.suite)
+    require_device(suite)
+    chosen = args.backends.split(",") if args.backends else None
+    return run_suite(args.suite, chosen, fresh=args.fresh, budget_s=args.budget_s)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fdabnn", description="Binary neural network sign-estimator benchmark and "
                                 "ablation suite (FDA-BNN, STE, ApproxSign) on PyTorch and MindSpore.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval):
+    for add in (_add_train, _add_eval, _add_ablate, _add_summary, _add_bench):
         add(sub)
     return p
 

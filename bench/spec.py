@@ -185,8 +185,9 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Deep merge with dotted keys and aliases allowed in `overrides`."""
     out = json.loads(json.dumps(base))
     for key, value in overrides.items():
-        if isinstance(value, dict) and ALIASES.get(key, key) in Spec.model_fields:
-            for sub_key, sub_value in _flatten(value, ALIASES.get(key, key)).items():
+        # a section table by its own name; not via ALIASES, where "noise" means noise.enabled
+        if isinstance(value, dict) and key in Spec.model_fields:
+            for sub_key, sub_value in _flatten(value, key).items():
                 _set_dotted(out, sub_key, sub_value)
         else:
             _set_dotted(out, key, value)

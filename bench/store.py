@@ -6,6 +6,10 @@
         progress.json      per-epoch metrics so far (rewritten after each epoch)
         checkpoint.<ext>   the last finished epoch, native format of the backend
         record.json        written once, when the run ends: status, final metrics, all step times
+        study.json         written by the ablation runner before launching a cell: the study,
+                           profile, study title and question of the run (iter_records joins them
+                           into the record)
+        train.log          the cell's own output, when the ablation runner launched it
 
 A file is written to a temporary name in the same directory, flushed, fsynced and renamed over the
 target, so a kill at any instant leaves either the old or the new version, never half of one. A
@@ -28,6 +32,8 @@ SPEC = "spec.json"
 ENVIRONMENT = "environment.json"
 PROGRESS = "progress.json"
 CHECKPOINT_STEM = "checkpoint"
+STUDY = "study.json"
+LOG = "train.log"
 
 
 def results_root() -> Path:
@@ -79,12 +85,24 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
     return record
 
 
+def read_membership(run_dir: Path) -> dict[str, Any]:
+    """The study.json of an ablation cell ({"study", "profile", "study_title", "study_question"}), {} for a
+    standalone run."""
+    try:
+        membership = read_json(run_dir / STUDY)
+    except TornRecord:
+        return {}
+    return membership if isinstance(membership, dict) else {}
+
+
 def iter_records(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every intact record under results/runs (or `root`), with its run directory."""
+    """Every intact record under results/runs (or `root`), with its run directory and, for an
+    ablation cell, its study and profile; a standalone run has study and profile None."""
     runs = (root or results_root()) / "runs"
     records = []
     for record_path in sorted(runs.glob(f"*/{RECORD}")):
         record = read_record(record_path.parent)
         if record is not None:
-            records.append({**record, "run_dir": str(record_path.parent)})
+            membership = {"study": None, "profile": None, **read_membership(record_path.parent)}
+            records.append({**record, **membership, "run_dir": str(record_path.parent)})
     return records

@@ -3,6 +3,8 @@ resume and the run record. A backend only executes steps (backends/base.py)."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,28 @@ SUBSET_SEED = 0  # fixed, so every run of a study trains and tests on the same i
 
 class NonFiniteLoss(Exception):
     """The training loss became NaN or infinite."""
+
+
+def injected_fault(label: str) -> str | None:
+    """Test hook: FDABNN_FAULT="<substring of a run's label>:<kind>[,...]" makes every training step
+    of a matching run fail, so the ablation runner's failure isolation is tested on real runs.
+    Kinds: crash (an exception, recorded "failed" by this loop), nonfinite (the non-finite loss
+    path), segfault (the process dies by SIGSEGV and writes nothing)."""
+    for entry in filter(None, os.environ.get("FDABNN_FAULT", "").split(",")):
+        target, _, kind = entry.rpartition(":")
+        if kind not in ("crash", "nonfinite", "segfault") or not target:
+            raise UserError(f"FDABNN_FAULT '{entry}': expected <label substring>:crash|nonfinite|segfault")
+        if target in label:
+            return kind
+    return None
+
+
+def _inject(fault: str, stats: StepStats) -> None:
+    if fault == "crash":
+        raise RuntimeError("injected crash (FDABNN_FAULT)")
+    if fault == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    stats.nonfinite = True
 
 
 def default_run_dir(spec: Spec) -> Path:
@@ -118,6 +142,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
     spec, backend = run.spec, run.backend
     sched = Schedules(spec, spe)
     sync_each_step = backend.device == "cpu"  # fetching stats is free on CPU; on GPU it would stall
+    fault = injected_fault(spec.label())
     warmup_left = WARMUP_STEPS
     with _progress(console) as bar:
         task = bar.add_task("", total=spe, loss="-", acc="-", step_ms="-")
@@ -134,6 +159,8 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
                 global_step = epoch * spe + step
                 backend.train_step(indices, aug, sched.lr(global_step), sched.alpha(global_step))
                 clock.mark()
+                if fault:
+                    _inject(fault, stats)
                 if sync_each_step:
                     stats.add(backend.pop_stats())
                     _check_finite(stats, epoch, step)
@@ -191,15 +218,23 @@ def timing_of(history: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
     return summary
 
 
-def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
-    final = {k: run.history[-1][k] for k in ("Validation-Loss", "Top1-Acc", "Top5-Acc")} if run.history else {}
-    record = {
-        "status": status, "reason": reason, "run_id": run.run_dir.name, "label": run.spec.label(),
-        "spec": run.spec.to_dict(), "environment": environment, "final": final,
-        "timing": timing_of(run.history, run.spec.train.batch_size),
-        "peak_memory_bytes": run.backend.peak_memory_bytes(),
-        "epochs_done": len(run.history), "wall_s": run.wall_s, "history": run.history,
+def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: list[dict[str, Any]],
+               wall_s: float, status: str, reason: str, peak_memory_bytes: int | None) -> dict[str, Any]:
+    """The record schema, shared with the ablation runner, which writes it for a cell whose
+    process died before it could (history then from progress.json)."""
+    final = {k: history[-1][k] for k in ("Validation-Loss", "Top1-Acc", "Top5-Acc")} if history else {}
+    return {
+        "status": status, "reason": reason, "run_id": run_dir.name, "label": spec.label(),
+        "spec": spec.to_dict(), "environment": environment, "final": final,
+        "timing": timing_of(history, spec.train.batch_size),
+        "peak_memory_bytes": peak_memory_bytes,
+        "epochs_done": len(history), "wall_s": wall_s, "history": history,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+    record = run_record(run.spec, run.run_dir, environment, run.history, run.wall_s, status, reason,
+                        run.backend.peak_memory_bytes())
     store.atomic_write_json(run.run_dir / store.RECORD, record)
     return record

@@ -1,0 +1,89 @@
+"""How long a study will take, told before it starts.
+
+A cell's time is its start-up (interpreter, framework import, data, model build: always the
+constant in ablations/profiles.toml, records do not hold it) plus its epochs. Epoch time comes from
+the store when it holds records of the same backend, profile and device (the median of their wall
+time per epoch, evaluation included); otherwise from the per-backend constants in
+ablations/profiles.toml: seconds per step at batch 128, scaled linearly with the batch size, and an
+evaluation costing a third of a step per 128 test images (forward only).
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from bench.data.augment import steps_per_epoch
+from bench.data.dataset import CLASSES
+from bench.spec import Spec
+from bench.studies import Cell, CostModel
+
+TRAIN_PER_CLASS = 5000
+TEST_PER_CLASS = 1000
+
+
+def split_sizes(spec: Spec) -> tuple[int, int]:
+    """Training and test images a spec uses: CIFAR-10's, or its stratified subsets."""
+    return (len(CLASSES) * (spec.data.subset or TRAIN_PER_CLASS),
+            len(CLASSES) * (spec.data.test_subset or TEST_PER_CLASS))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: dict[str, float]  # run_id -> estimated seconds still to go
+    sources: dict[str, str]  # backend -> where its numbers came from
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seconds.values())
+
+    def describe(self, cells: list[Cell]) -> str:
+        by_backend: dict[str, list[float]] = defaultdict(list)
+        for cell in cells:
+            by_backend[cell.spec.backend].append(self.seconds[cell.run_id])
+        parts = [f"{backend}: {len(times)} cells, ~{format_duration(statistics.median(times))} each "
+                 f"({self.sources[backend]})" for backend, times in by_backend.items()]
+        return f"estimated duration ~{format_duration(self.total_s)}: " + "; ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _epoch_s_from_constants(cell: Cell, cost: CostModel) -> float:
+    train = cell.spec.train
+    num_train, num_test = split_sizes(cell.spec)
+    step_s = cost.step_s_at_batch_128 * train.batch_size / 128
+    steps = steps_per_epoch(num_train, train.batch_size, train.max_steps_per_epoch)
+    return steps * step_s + num_test / 128 * cost.step_s_at_batch_128 / 3
+
+
+def _epoch_s_from_records(records: list[dict[str, Any]]) -> float | None:
+    return statistics.median(r["wall_s"] / r["epochs_done"] for r in records) if records else None
+
+
+def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, CostModel],
+             records: list[dict[str, Any]]) -> Estimate:
+    """Seconds to go for each of `cells` (`epochs_done` of them already checkpointed), from the
+    store's `records` of the same backend, profile and device, else from `costs`."""
+    seconds, sources = {}, {}
+    for cell in cells:
+        spec = cell.spec
+        similar = [r for r in records if r.get("profile") == cell.profile and r["spec"]["backend"] == spec.backend
+                   and r["spec"]["device"] == spec.device and r.get("epochs_done")]
+        cost = costs[spec.backend]
+        epoch_s = _epoch_s_from_records(similar)
+        if epoch_s is None:
+            epoch_s = _epoch_s_from_constants(cell, cost)
+            sources[spec.backend] = "from the constants in ablations/profiles.toml"
+        else:
+            sources[spec.backend] = f"from {len(similar)} earlier records of profile {cell.profile}"
+        epochs_left = spec.train.epochs - epochs_done.get(cell.run_id, 0)
+        seconds[cell.run_id] = cost.startup_s + max(epochs_left, 0) * epoch_s
+    return Estimate(seconds, sources)

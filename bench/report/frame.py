@@ -1,0 +1,84 @@
+"""One row per run record: the spec fields a study varies, the final metrics and where it ran."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import UserError
+from bench.estimate import split_sizes
+from bench.spec import ESTIMATORS, build_spec
+
+ESTIMATOR_ORDER = {name: i for i, name in enumerate(ESTIMATORS)}
+
+
+def cell_key(spec: dict[str, Any], *drop: str) -> str:
+    """Identity of a cell across seeds (train.seed left out), optionally ignoring more fields
+    (dotted), to pair cells that differ in exactly those."""
+    tree = json.loads(json.dumps(spec))
+    for dotted in ("train.seed", *drop):
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        node.pop(leaf, None)
+    return json.dumps(tree, sort_keys=True)
+
+
+def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str]]:
+    """The frame, and the run ids of records whose spec this version no longer accepts (written by
+    an older version of the suite): left out and named in the summary rather than stopping it."""
+    rows, stale = [], []
+    for record in records:
+        try:
+            rows.append(_row(record))
+        except UserError:
+            stale.append(record["run_id"])
+    return pd.DataFrame(rows, columns=COLUMNS), stale
+
+
+COLUMNS = [
+    "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "key", "spec",
+    "seed", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise", "epochs", "batch_size", "n_test",
+    "top1", "top5", "val_loss", "step_ms", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
+    "python", "frameworks", "git_commit", "data_path", "data_format", "data_checksum", "data_lossy",
+]
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    spec = build_spec(record["spec"])
+    env = record.get("environment", {})
+    final = record.get("final") or {}
+    data = env.get("data") or {}
+    device = env.get("device", spec.device)
+    _, n_test = split_sizes(spec)
+    return {
+        "study": record.get("study"), "profile": record.get("profile"), "study_title": record.get("study_title"),
+        "study_question": record.get("study_question"), "run_id": record["run_id"],
+        "status": record["status"], "reason": record.get("reason", ""), "label": spec.label(),
+        "key": cell_key(record["spec"]), "spec": record["spec"], "seed": spec.train.seed,
+        "backend": spec.backend, "device": device, "precision": spec.precision,
+        "estimator": spec.estimator.name, "clip": spec.estimator.clip, "n": spec.estimator.n,
+        "n_end": spec.estimator.n_end, "noise": spec.noise.enabled, "epochs": spec.train.epochs,
+        "batch_size": spec.train.batch_size, "n_test": n_test,
+        "top1": _pct(final.get("Top1-Acc")), "top5": _pct(final.get("Top5-Acc")),
+        "val_loss": final.get("Validation-Loss"), "step_ms": (record.get("timing") or {}).get("median_ms"),
+        "wall_s": record.get("wall_s"), "finished_at": record.get("finished_at"),
+        "cpu_model": env.get("cpu_model"), "cpu_count": env.get("cpu_count"),
+        "gpu": env.get("device_name") if device == "cuda" else None, "os": env.get("os"),
+        "python": env.get("python"), "frameworks": _frameworks(env), "git_commit": env.get("git_commit"),
+        "data_path": data.get("path"), "data_format": data.get("format"), "data_checksum": data.get("checksum"),
+        "data_lossy": data.get("lossy"),
+    }
+
+
+def _pct(fraction: float | None) -> float | None:
+    return None if fraction is None else 100.0 * fraction
+
+
+def _frameworks(env: dict[str, Any]) -> str | None:
+    parts = [f"{name} {env[name]}" for name in ("torch", "mindspore") if env.get(name)]
+    if env.get("cuda") and env["cuda"] != "none":
+        parts.append(f"CUDA {env['cuda']}")
+    return ", ".join(parts) or None

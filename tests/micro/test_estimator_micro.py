@@ -1,0 +1,293 @@
+"""Micro-benchmarks of the sign estimators: one forward (sign) + one backward (pseudo-gradient) call.
+
+Run with `make bench-micro`, i.e.
+
+    .venv/bin/pytest tests/micro -m micro --benchmark-enable --benchmark-only \
+        --benchmark-json=results/micro/estimators-<host-tag>.json --benchmark-columns=min,median,iqr,rounds
+
+Each benchmark times `y = est(x); dx = vjp(y, g)` on one tensor, the whole forward and backward every
+call, with nothing carried from one call to the next:
+
+- PyTorch, eager: `torch.autograd.grad(est(x), x, g)` (no .grad accumulates). On CUDA the timed
+  function ends with `torch.cuda.synchronize()`: pytest-benchmark reads a host clock, and without
+  the sync it would time the kernel launches only. On an H100 every shape here is launch-bound
+  (~0.1 ms for ste, ~0.3 ms for fda closed, ~2.6 ms for the 65-term sum, whatever the shape).
+- MindSpore: `ms.vjp(est, x, n)` inside one `ms.jit` function (compiled during the untimed warm-up
+  call; PYNATIVE dispatches op by op and was 2-10x slower here on CPU), ending with
+  `ms.runtime.synchronize()`: MindSpore returns from a call before the kernels ran, on CPU too.
+
+Estimators: ste (clip 1), ste identity (clip None), approx_sign, fda closed form and fda term sum,
+n in {1, 9, 18, 64}; on activation-shaped (128x16x32x32, 128x64x8x8) and weight-shaped (64x64x3x3,
+16x16x3x3) float32 tensors x = 1.5 * N(0, 1) (about half of them outside [-1, 1], where ste and fda
+zero the gradient) with g = N(0, 1). Results are grouped per (backend, device, shape), so each table
+compares the estimators on one tensor; extra_info records what was measured and with which versions.
+
+A broken benchmark cannot time garbage: each micro test checks its untimed warm-up result against
+bench/estimator_reference.py before timing (check_result), and the unmarked, fast
+`test_benchmarked_callables_compute_the_pseudo_gradient` (default suite) does the same for every
+variant on a small tensor. The micro tests run only with benchmarking enabled (see conftest.py).
+MindSpore fixes its device once per process: mindspore-cuda skips when mindspore-cpu ran first.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench import estimator_reference as ref
+from bench.spec import EstimatorSpec
+
+FDA_NS = (1, 9, 18, 64)
+
+
+@dataclass(frozen=True)
+class Variant:
+    tag: str
+    spec: EstimatorSpec
+
+
+@dataclass(frozen=True)
+class Shape:
+    role: str  # "activation" | "weight"
+    dims: tuple[int, ...]
+
+    @property
+    def tag(self) -> str:
+        return ("act" if self.role == "activation" else "w") + "x".join(map(str, self.dims))
+
+
+@dataclass(frozen=True)
+class Target:
+    backend: str  # "torch" | "mindspore" (bench.spec.BACKENDS)
+    device: str  # "cpu" | "cuda" (bench.spec.DEVICES)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.backend}-{self.device}"
+
+
+VARIANTS = (
+    Variant("ste-clip1", EstimatorSpec(name="ste", clip=1.0)),
+    Variant("ste-identity", EstimatorSpec(name="ste", clip=None)),
+    Variant("approx_sign", EstimatorSpec(name="approx_sign")),
+    *(Variant(f"fda-closed-n{n}", EstimatorSpec(name="fda", n=n, form="closed")) for n in FDA_NS),
+    *(Variant(f"fda-sum-n{n}", EstimatorSpec(name="fda", n=n, form="sum")) for n in FDA_NS),
+)
+SHAPES = (
+    Shape("activation", (128, 16, 32, 32)),  # ResNet-20 stage 1 at batch 128
+    Shape("activation", (128, 64, 8, 8)),  # stage 3
+    Shape("weight", (64, 64, 3, 3)),
+    Shape("weight", (16, 16, 3, 3)),
+)
+TARGETS = (Target("torch", "cpu"), Target("torch", "cuda"), Target("mindspore", "cpu"), Target("mindspore", "cuda"))
+GUARD_SHAPE = Shape("activation", (2, 3, 4, 5))
+
+
+def _marks(target: Target) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.mindspore] if target.backend == "mindspore" else []
+    return marks + ([pytest.mark.gpu] if target.device == "cuda" else [])
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+def make_inputs(shape: Shape) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh float32 x = 1.5 N(0,1) (values beyond ±1 included) and upstream gradient g = N(0,1),
+    the same for every backend and estimator at one shape; zeros are replaced (never benchmarked)."""
+    rng = np.random.default_rng(zlib.crc32(shape.tag.encode()))
+    x = (1.5 * rng.standard_normal(shape.dims)).astype(np.float32)
+    g = rng.standard_normal(shape.dims).astype(np.float32)
+    x[x == 0] = 0.5
+    g[g == 0] = 1.0
+    return x, g
+
+
+# ---- the benchmarked callables -------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """`step()` runs forward + backward once and returns (y, dx) as framework tensors, finished."""
+
+    step: Callable[[], tuple[Any, Any]]
+    to_numpy: Callable[[Any], np.ndarray]
+    info: dict[str, Any]
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
+def _torch_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str) -> Case:
+    _require("torch")
+    import torch
+
+    from backends.pytorch.estimators import make_estimator
+
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip(f"CUDA is not available to torch {torch.__version__}")
+    est = make_estimator(variant.spec).to(device)
+    x = torch.from_numpy(x_np).to(device).requires_grad_(True)
+    g = torch.from_numpy(g_np).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else None
+
+    def step() -> tuple[Any, Any]:
+        y = est(x)
+        (dx,) = torch.autograd.grad(y, x, g)
+        if sync is not None:
+            sync()
+        return y, dx
+
+    info = {
+        "framework": "torch", "framework_version": torch.__version__, "mode": "eager",
+        "threads": torch.get_num_threads(),
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else None,
+    }
+    return Case(step, lambda t: t.detach().cpu().numpy(), info)
+
+
+_MS_TARGETS = {"cpu": "CPU", "cuda": "GPU"}
+_MS_SYNC_PRIMED = False
+
+
+def _mindspore_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str, jit: bool = True) -> Case:
+    _require("mindspore")
+    import mindspore as ms
+
+    from backends.mindspore.estimators import make_estimator
+
+    if device == "cuda" and not ms.device_context.gpu.is_available():
+        pytest.skip(f"mindspore {ms.__version__} loaded no GPU plugin in this process")
+    current = ms.get_context("device_target")
+    if current != _MS_TARGETS[device]:
+        try:
+            ms.set_device(_MS_TARGETS[device])
+        except RuntimeError as exc:
+            pytest.skip(f"MindSpore fixes its device once per process (here {current}): run the mindspore-{device} "
+                        f"benchmarks in a process of their own, e.g. with -k mindspore-{device} ({exc})")
+    # ms.runtime.synchronize() (2.10) returns at once the first time it is called on CPU, logging "CPU device
+    # is not supported", and waits for the device every later call: spend that first call here.
+    global _MS_SYNC_PRIMED
+    if not _MS_SYNC_PRIMED:
+        ms.runtime.synchronize()
+        _MS_SYNC_PRIMED = True
+
+    est = make_estimator(variant.spec)
+    x, g = ms.Tensor(x_np), ms.Tensor(g_np)
+    n = ms.Tensor(float(variant.spec.n), ms.float32)  # a graph input, as in training (only fda reads it)
+
+    def forward_backward(x: ms.Tensor, n: ms.Tensor, g: ms.Tensor) -> tuple[ms.Tensor, ms.Tensor]:
+        y, vjp_fn = ms.vjp(est, x, n)
+        return y, vjp_fn(g)[0]
+
+    if jit:
+        forward_backward = ms.jit(forward_backward)
+
+    def step() -> tuple[Any, Any]:
+        y, dx = forward_backward(x, n, g)
+        ms.runtime.synchronize()
+        return y, dx
+
+    info = {
+        "framework": "mindspore", "framework_version": ms.__version__, "mode": "jit" if jit else "pynative",
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"), "device_name": None,
+    }
+    return Case(step, lambda t: t.asnumpy(), info)
+
+
+def build_case(target: Target, variant: Variant, x_np: np.ndarray, g_np: np.ndarray, *, jit: bool = True) -> Case:
+    """The benchmarked callable; jit=False runs MindSpore's same function op by op (PYNATIVE)."""
+    if target.backend == "torch":
+        return _torch_case(variant, x_np, g_np, target.device)
+    return _mindspore_case(variant, x_np, g_np, target.device, jit)
+
+
+def check_result(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, y: np.ndarray, dx: np.ndarray,
+                 sample: int | None = None) -> None:
+    """y is exactly sign(x) (±1, sign(0) = +1); dx has x's shape and dtype, is finite and nonzero, and equals
+    g * pseudo_grad(x) of the NumPy reference (float64, term by term) on `sample` evenly spaced elements."""
+    tag = variant.tag
+    assert y.shape == dx.shape == x_np.shape, tag
+    assert dx.dtype == np.float32, tag
+    assert np.isfinite(dx).all(), tag
+    assert np.count_nonzero(dx) > 0, tag
+    np.testing.assert_array_equal(y, ref.sign(x_np), err_msg=tag)
+    idx = np.arange(x_np.size) if sample is None else np.linspace(0, x_np.size - 1, sample).astype(np.int64)
+    x, g, got = x_np.reshape(-1)[idx], g_np.reshape(-1)[idx], dx.reshape(-1)[idx]
+    spec = variant.spec
+    expected = g * ref.pseudo_grad(spec.name, x, clip=spec.clip, n=spec.n, omega=spec.omega)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=tag)
+
+
+# ---- the benchmarks ----------------------------------------------------------------------------
+
+MICRO_PARAMS = [
+    pytest.param(target, variant, shape, id=f"{target.tag}-{variant.tag}-{shape.tag}", marks=_marks(target))
+    for target in TARGETS
+    for shape in SHAPES
+    for variant in VARIANTS
+]
+
+
+@pytest.mark.micro
+@pytest.mark.parametrize(("target", "variant", "shape"), MICRO_PARAMS)
+def test_estimator_forward_backward(benchmark, target: Target, variant: Variant, shape: Shape) -> None:
+    x_np, g_np = make_inputs(shape)
+    case = build_case(target, variant, x_np, g_np)
+    start = time.perf_counter()
+    y, dx = case.step()  # untimed: compilation (MindSpore), allocator and cache warm-up
+    first_call_s = time.perf_counter() - start
+    check_result(variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx), sample=4096)  # never time garbage
+
+    spec = variant.spec
+    benchmark.group = f"{target.tag}-{shape.tag}"
+    benchmark.extra_info.update({
+        "backend": target.backend,
+        "device": target.device,
+        "estimator": spec.name,
+        "variant": variant.tag,
+        "n": spec.n if spec.name == "fda" else None,
+        "form": spec.form if spec.name == "fda" else None,
+        "omega": spec.omega if spec.name == "fda" else None,
+        "clip": spec.clip if spec.name == "ste" else None,
+        "role": shape.role,
+        "shape": list(shape.dims),
+        "numel": math.prod(shape.dims),
+        "dtype": "float32",
+        "first_call_s": round(first_call_s, 6),
+        **case.info,
+    })
+    benchmark(case.step)
+
+
+# ---- the guard: what the benchmarks time is the right computation --------------------------------
+
+
+# MindSpore compiles each jit callable in 0.15-1.2 s (fda-sum-n64: 65 unrolled terms), about 4 s for all
+# eleven on 2 cores; the guard runs all eleven op by op and compiles these two, which cover what only
+# the graph does (n as a graph input to a select, and to the unrolled masked loop). Every compiled
+# callable is also checked by its own micro test before it is timed.
+GUARD_JIT = ("fda-closed-n9", "fda-sum-n9")
+
+
+@pytest.mark.parametrize("target", [pytest.param(t, id=t.tag, marks=_marks(t)) for t in TARGETS])
+def test_benchmarked_callables_compute_the_pseudo_gradient(target: Target) -> None:
+    """Each benchmarked callable once on a small tensor against the NumPy reference (check_result)."""
+    x_np, g_np = make_inputs(GUARD_SHAPE)
+    assert (np.abs(x_np) > 1).any() and (np.abs(x_np) < 1).any()
+    runs = [(variant, target.backend == "torch") for variant in VARIANTS]
+    if target.backend == "mindspore":
+        runs += [(variant, True) for variant in VARIANTS if variant.tag in GUARD_JIT]
+    for variant, jit in runs:
+        case = build_case(target, variant, x_np, g_np, jit=jit)
+        y, dx = case.step()
+        check_result(variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx))

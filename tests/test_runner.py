@@ -1,0 +1,160 @@
+"""The ablation runner on real cells (PyTorch, real CIFAR-10, smoke profile): resume after a kill,
+failure isolation, torn records, unsupported and skipped cells, and the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import backends
+from bench import store
+from bench.environment import REPO
+from bench.runner import run_ablation
+
+pytestmark = [
+    pytest.mark.skipif(not os.environ.get("CIFAR10_ROOT"),
+                       reason="CIFAR10_ROOT is not set: point it at a CIFAR-10 copy (make test does)"),
+    pytest.mark.skipif(backends.unavailable_reason("torch") is not None,
+                       reason=f"the torch backend is unavailable: {backends.unavailable_reason('torch')}"),
+]
+
+CELL_TIMEOUT_S = 180  # a smoke cell takes ~10 s on the 2-core dev machine; generous for a loaded one
+
+
+def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]') -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{grid}')
+    return path
+
+
+def ablate(path: Path, results: Path, *extra: str, fault: str = "", wait: bool = True):
+    env = {**os.environ, "FDABNN_RESULTS": str(results), "FDABNN_FAULT": fault}
+    command = [sys.executable, "-m", "bench.cli", "ablate", str(path), "--profile", "smoke", "--device", "cpu", *extra]
+    if not wait:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=10 * CELL_TIMEOUT_S)
+
+
+def records(results: Path) -> dict[str, dict]:
+    """Run directory name -> its record (or None) for every run directory."""
+    return {d.name: store.read_record(d) for d in sorted((results / "runs").iterdir())}
+
+
+def launches(run_dir: Path) -> int:
+    return (run_dir / store.LOG).read_text().count("\n=== ")
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_killed_runner_resumes_without_rerunning_finished_cells(tmp_path):
+    path = study(tmp_path, '[[grid]]\nestimator.name = ["ste", "approx_sign"]\n[[grid]]\nestimator.n = [1]\n')
+    results = tmp_path / "results"
+    runner = ablate(path, results, wait=False)
+    deadline = time.monotonic() + 2 * CELL_TIMEOUT_S
+    finished: dict[str, dict] = {}
+    while not finished and time.monotonic() < deadline and runner.poll() is None:
+        time.sleep(0.2)
+        if (results / "runs").exists():
+            finished = {k: v for k, v in records(results).items() if v and v["status"] == "finished"}
+    assert finished, "no cell finished before the deadline"
+    cells = children(runner.pid)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    # the cell that was running dies with the runner instead of writing on as an orphan
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in cells) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in cells)
+    before = {name: (results / "runs" / name / store.RECORD).read_bytes() for name in finished}
+
+    again = ablate(path, results)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = records(results)
+    assert len(after) == 3 and all(r and r["status"] == "finished" for r in after.values())
+    for name, content in before.items():
+        assert (results / "runs" / name / store.RECORD).read_bytes() == content
+        assert launches(results / "runs" / name) == 1
+    assert (results / "summary.md").exists() and (results / "tiny.csv").exists()
+
+
+def test_failing_cells_are_recorded_and_the_grid_goes_on(tmp_path):
+    path = study(tmp_path, '[[grid]]\nestimator.name = ["ste", "approx_sign"]\n[[grid]]\nestimator.n = [1, 2]\n')
+    results = tmp_path / "results"
+    run = ablate(path, results, fault="approx_sign:crash,fda-n1-:nonfinite,fda-n2-:segfault")
+    assert run.returncode == 1, run.stdout + run.stderr
+    by_label = {r["label"]: r for r in records(results).values()}
+    assert set(by_label) == {"torch-ste-fp32", "torch-approx_sign-fp32", "torch-fda-n1-fp32", "torch-fda-n2-fp32"}
+    assert by_label["torch-ste-fp32"]["status"] == "finished"
+    assert by_label["torch-approx_sign-fp32"]["status"] == "failed"
+    assert "injected crash" in by_label["torch-approx_sign-fp32"]["reason"]
+    assert by_label["torch-fda-n1-fp32"]["status"] == "nonfinite"
+    # the segfaulting child wrote nothing: the runner wrote its record, in the same schema
+    segfault = by_label["torch-fda-n2-fp32"]
+    assert segfault["status"] == "failed" and segfault["reason"].startswith("killed by SIGSEGV")
+    assert set(segfault) == set(by_label["torch-ste-fp32"])
+    assert "did not finish" in run.stdout
+
+
+def test_torn_record_is_detected_and_its_cell_rerun(tmp_path):
+    path = study(tmp_path, '[[grid]]\nestimator.name = ["ste"]\n')
+    results = tmp_path / "results"
+    assert ablate(path, results).returncode == 0
+    (run_dir,) = (results / "runs").iterdir()
+    text = (run_dir / store.RECORD).read_text()
+    (run_dir / store.RECORD).write_text(text[: len(text) // 2])  # killed mid-write by something else
+    with pytest.raises(store.TornRecord):
+        store.read_json(run_dir / store.RECORD)
+    again = ablate(path, results)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert launches(run_dir) == 2
+    record = json.loads((run_dir / store.RECORD).read_text())
+    assert record["status"] == "finished" and record["epochs_done"] == 1
+
+
+def test_unsupported_and_skipped_cells_do_not_fail_the_study(tmp_path, monkeypatch):
+    path = study(tmp_path, '[[grid]]\nprecision = ["fp16"]\n', 'backends = ["torch", "mindspore"]')
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
+    real = backends.unavailable_reason
+    monkeypatch.setattr(backends, "unavailable_reason",
+                        lambda name: "mindspore is not installed (test)" if name == "mindspore" else real(name))
+    assert run_ablation(str(path), "smoke", None, "cpu") == 0
+    by_backend = {r["spec"]["backend"]: r for r in store.iter_records()}
+    assert by_backend["torch"]["status"] == "unsupported"
+    assert "fp16" in by_backend["torch"]["reason"] and not by_backend["torch"]["reason"].startswith("error")
+    assert by_backend["mindspore"]["status"] == "skipped"
+    assert by_backend["mindspore"]["reason"] == "mindspore is not installed (test)"
+    assert not (Path(by_backend["mindspore"]["run_dir"]) / store.LOG).exists()  # never launched
+    assert all(r["study"] == "tiny" and r["profile"] == "smoke" for r in by_backend.values())
+
+
+@pytest.mark.slow
+def test_fourier_terms_smoke_through_the_cli(tmp_path):
+    """`make ablation-fourier-terms PROFILE=smoke BACKENDS=torch`: 16 cells, about 3 minutes."""
+    results = tmp_path / "results"
+    env = {**os.environ, "FDABNN_RESULTS": str(results)}
+    run = subprocess.run([sys.executable, "-m", "bench.cli", "ablate", "fourier-terms", "--profile", "smoke",
+                          "--backends", "torch", "--device", "cpu"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=16 * CELL_TIMEOUT_S)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "estimated duration" in run.stdout
+    done = [r for r in store.iter_records(results) if r["status"] == "finished"]
+    assert len(done) == 16
+    summary = (results / "summary.md").read_text()
+    assert "## Study fourier-terms" in summary and (results / "fourier-terms.csv").exists()

@@ -1,0 +1,170 @@
+"""Study and profile files: expansion into cells, run directories, and one-line errors for bad files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UserError
+from bench.estimate import estimate
+from bench.spec import build_spec, merge, parse_overrides
+from bench.studies import ABLATIONS, expand, load_profiles, load_study, parse_seeds, study_names
+
+GOOD = """
+title = "t"
+question = "q"
+backends = ["torch"]
+[base]
+estimator.name = "fda"
+[[grid]]
+estimator.n = [1, 2]
+noise.enabled = [false, true]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles()
+
+
+def test_shipped_studies_expand_to_the_cells_they_describe(profiles):
+    smoke = profiles.profiles["smoke"]
+    assert study_names() == ["estimators", "fourier-terms", "precision"]
+    labels = {name: sorted(c.spec.label() for c in expand(load_study(name), smoke, ("torch",)))
+              for name in study_names()}
+    fda = [f"fda-n{n}{noise}" for n in (1, 2, 4, 9, 16, 32) for noise in ("", "+noise")]
+    fda += ["fda-n9-18", "fda-n9-18+noise", "ste", "approx_sign"]
+    assert labels["fourier-terms"] == sorted(f"torch-{tag}-fp32" for tag in fda)
+    assert labels["estimators"] == sorted(f"torch-{tag}-fp32" for tag in
+                                          ("ste-identity", "ste", "approx_sign", "fda-n9", "fda-n9-18+noise"))
+    assert labels["precision"] == sorted(f"torch-{tag}-{p}" for tag in ("ste", "fda-n9+noise")
+                                         for p in ("fp32", "bf16", "fp16"))
+    # both backends by default
+    assert len(expand(load_study("fourier-terms"), smoke)) == 32
+
+
+def test_profile_is_laid_over_base_and_under_the_grid(profiles):
+    cells = expand(load_study("fourier-terms"), profiles.profiles["smoke"], ("torch",), "cpu")
+    spec = cells[0].spec
+    assert (spec.train.epochs, spec.train.max_steps_per_epoch, spec.train.batch_size) == (1, 2, 16)
+    assert (spec.data.subset, spec.data.test_subset, spec.train.eval_batch_size, spec.device) == (4, 4, 40, "cpu")
+    paper = expand(load_study("fourier-terms"), profiles.profiles["paper"], ("torch",))[0].spec
+    assert (paper.train.epochs, paper.train.batch_size, paper.data.subset) == (400, 128, None)
+    quick = profiles.profiles["quick"].spec
+    assert build_spec(quick).data.subset == 100 and build_spec(quick).train.epochs == 3
+
+
+def test_identity_ste_is_spelt_none_in_toml(profiles):
+    cells = expand(load_study("estimators"), profiles.profiles["smoke"], ("torch",))
+    identity = [c for c in cells if c.spec.label() == "torch-ste-identity-fp32"]
+    assert identity and identity[0].spec.estimator.clip is None
+
+
+def test_seeds_multiply_cells_and_name_distinct_run_directories(profiles):
+    study = load_study("estimators")
+    cells = expand(study, profiles.profiles["smoke"], ("torch",), seeds=parse_seeds("0,1,2"))
+    assert len(cells) == 15
+    assert len({c.run_id for c in cells}) == 15
+    first = cells[0]
+    assert first.run_id == (f"estimators-smoke-{first.spec.label()}-s{first.spec.train.seed}-{first.spec.digest()}")
+    # the same study expanded again names the same directories: a rerun finds its cells
+    again = expand(load_study("estimators"), profiles.profiles["smoke"], ("torch",), seeds=(0, 1, 2))
+    assert [c.run_id for c in again] == [c.run_id for c in cells]
+
+
+def test_overrides_rebuild_the_exact_spec(profiles):
+    for name in study_names():
+        for profile in profiles.profiles.values():
+            for cell in expand(load_study(name), profile, device="cpu", seeds=(0, 3)):
+                assert build_spec(merge({}, parse_overrides(cell.overrides()))) == cell.spec
+
+
+def test_duplicate_cells_across_grids_run_once(tmp_path, profiles):
+    path = write(tmp_path, GOOD + "[[grid]]\nestimator.n = [2]\nnoise.enabled = [true]\n")
+    assert len(expand(load_study(str(path)), profiles.profiles["smoke"])) == 4
+
+
+def test_backends_restrict_the_study(tmp_path, profiles):
+    study = load_study(str(write(tmp_path, GOOD)))
+    with pytest.raises(UserError, match="'mindspore' is not one of study study's backends"):
+        expand(study, profiles.profiles["smoke"], ("mindspore",))
+
+
+def test_base_section_tables_are_read(tmp_path, profiles):
+    study = load_study(str(write(tmp_path, GOOD.replace('estimator.name = "fda"', 'noise.enabled = true')
+                                 .replace("noise.enabled = [false, true]", ""))))
+    assert all(c.spec.noise.enabled for c in expand(study, profiles.profiles["smoke"]))
+
+
+def test_default_profile_on_cpu_is_quick(profiles):
+    assert profiles.pick(None, "cpu").name == "quick"
+    with pytest.raises(UserError, match="profile 'huge': unknown; choose one of smoke, quick, paper"):
+        profiles.pick("huge", "cpu")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("colour = 'red'\n" + GOOD, "key 'colour': unknown"),
+    (GOOD + "[[grid]]\nestimator.m = [1]\n", "spec field 'estimator.m': unknown key"),
+    (GOOD + "[[grid]]\n", "[[grid]] 2: empty"),
+    (GOOD.split("[[grid]]")[0], "key 'grid': missing"),
+    ("grid = []\n" + GOOD.split("[[grid]]")[0], "key 'grid': empty"),
+    (GOOD + "[[grid]]\nestimator.n = 3\n", "[[grid]] 2 key 'estimator.n': expected a list of values"),
+    (GOOD + "[[grid]]\nestimator.n = []\n", "[[grid]] 2 key 'estimator.n': empty list"),
+    (GOOD + "[[grid]]\nestimator.n = ['many']\n", "spec field 'estimator.n'"),
+    (GOOD.replace('title = "t"', "title = 3"), "key 'title': expected str"),
+    (GOOD.replace('["torch"]', '["jax"]'), "key 'backends': unknown backend 'jax'"),
+    (GOOD.replace('estimator.name = "fda"', 'estimator.name = "magic"'), "[base]: spec field 'estimator.name'"),
+    ("title = \n", "not valid TOML"),
+])
+def test_bad_study_file_is_one_line_naming_file_and_key(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        load_study(str(path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message and key in message
+
+
+def test_unknown_study_name_lists_the_studies():
+    with pytest.raises(UserError, match="study 'nope': unknown; choose one of estimators, fourier-terms, precision"):
+        load_study("nope")
+
+
+def test_bad_profiles_file(tmp_path):
+    text = (ABLATIONS / "profiles.toml").read_text()
+    for bad, key in [(text.replace("seeds = [0]", "seeds = []", 1), "key 'seeds'"),
+                     (text.replace("spec.train.epochs = 1", "spec.train.epoch = 1"), "spec field 'train.epoch'"),
+                     (text.replace('default_cpu = "quick"', 'default_cpu = "fast"'), "key 'default_cpu'"),
+                     (text.replace("startup_s = 5", "startup_s = 'five'"), "key 'startup_s'")]:
+        path = write(tmp_path, bad, "profiles.toml")
+        with pytest.raises(UserError) as info:
+            load_profiles(path)
+        assert key in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "a", "1,-2"])
+def test_bad_seeds(text):
+    with pytest.raises(UserError, match="seeds"):
+        parse_seeds(text)
+
+
+def test_estimate_from_constants_then_from_records(profiles):
+    cells = expand(load_study("estimators"), profiles.profiles["quick"], ("torch",), "cpu")
+    cost = profiles.costs["torch"]
+    plan = estimate(cells, {}, profiles.costs, [])
+    # quick: 1000 images at batch 64 -> 15 steps of 0.25 s, 3 epochs, evaluation of 1000 images
+    per_epoch = 15 * cost.step_s_at_batch_128 * 64 / 128 + 1000 / 128 * cost.step_s_at_batch_128 / 3
+    assert plan.seconds[cells[0].run_id] == pytest.approx(cost.startup_s + 3 * per_epoch)
+    assert "constants" in plan.describe(cells)
+    records = [{"profile": "quick", "spec": {"backend": "torch", "device": "cpu"}, "epochs_done": 2, "wall_s": w}
+               for w in (10.0, 20.0, 40.0)]
+    plan = estimate(cells, {cells[0].run_id: 1}, profiles.costs, records)
+    assert plan.seconds[cells[0].run_id] == pytest.approx(cost.startup_s + 2 * 10.0)  # 2 epochs left
+    assert plan.seconds[cells[1].run_id] == pytest.approx(cost.startup_s + 3 * 10.0)
+    assert "from 3 earlier records" in plan.describe(cells)
