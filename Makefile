@@ -24,7 +24,12 @@ STUDIES := $(filter-out profiles,$(basename $(notdir $(wildcard ablations/*.toml
 ABLATE_FLAGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends $(BACKENDS)) \
 	$(if $(DEVICE),--device $(DEVICE)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: help setup test test-slow summary $(addprefix ablation-,$(STUDIES))
+# The benchmarks. bench-gpu also runs where no .venv exists (a GPU machine with its own torch):
+# it then uses python3.
+BENCH_PY := $(if $(wildcard $(PY)),$(PY),python3)
+MICRO_TAG ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
+
+.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro $(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
 	@echo "make test       the default test suite (CPU, real frameworks, real data; < 15 min)"
@@ -32,6 +37,9 @@ help:
 	@echo "make ablation-<study>  run a study, resumable: $(STUDIES)"
 	@echo "                PROFILE=smoke|quick|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
 	@echo "make summary    results/summary.md, results/<study>.csv and plots from every recorded run"
+	@echo "make bench-cpu  train-step time and eval throughput of every estimator on this CPU (both backends)"
+	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"
+	@echo "make bench-micro  estimator forward+backward micro-benchmarks (pytest-benchmark JSON in results/micro/)"
 
 setup: $(VENV)/.installed
 
@@ -53,3 +61,16 @@ $(addprefix ablation-,$(STUDIES)): ablation-%: setup
 
 summary: setup
 	$(FDABNN) summary
+
+bench-cpu: setup
+	$(PY) -m bench.cli bench --suite cpu $(if $(BACKENDS),--backends $(BACKENDS))
+	$(PY) -m bench.cli summary
+
+bench-gpu:
+	$(BENCH_PY) -m bench.cli bench --suite gpu $(if $(BACKENDS),--backends $(BACKENDS))
+	$(BENCH_PY) -m bench.cli summary
+
+bench-micro: setup
+	mkdir -p results/micro
+	$(VENV)/bin/pytest tests/micro -m micro --benchmark-enable --benchmark-only \
+		--benchmark-json=results/micro/estimators-$(MICRO_TAG).json --benchmark-columns=min,median,iqr,rounds

@@ -147,11 +147,29 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return run_suite(args.suite, chosen, fresh=args.fresh, budget_s=args.budget_s)
 
 
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a checkpoint between PyTorch (.pt) and MindSpore (.ckpt)",
+                       description="Write SRC's model weights in the other backend's format (the suffix of DST "
+                                   "says which), through the model zoo's parameter names. A name or shape that "
+                                   "does not match is refused with the list of what did not match.")
+    p.add_argument("src", type=Path, help="a .pt, .pth or .ckpt checkpoint (the model zoo's fdabnn.ckpt works)")
+    p.add_argument("dst", type=Path, help="the checkpoint to write, .pt or .ckpt")
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from bench.convert import convert_checkpoint
+
+    convert_checkpoint(args.src, args.dst)
+    print(f"wrote {args.dst}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fdabnn", description="Binary neural network sign-estimator benchmark and "
                                 "ablation suite (FDA-BNN, STE, ApproxSign) on PyTorch and MindSpore.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_ablate, _add_summary, _add_bench):
+    for add in (_add_train, _add_eval, _add_ablate, _add_summary, _add_bench, _add_convert):
         add(sub)
     return p
 

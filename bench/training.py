@@ -104,11 +104,11 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     console = console or Console(stderr=True)
     backend_cls = backends.check_runnable(spec)
     run_dir = Path(run_dir) if run_dir else default_run_dir(spec)
+    _claim_run_dir(spec, run_dir)
     finished = store.read_record(run_dir)
     if finished is not None and finished.get("status") == "finished":
         console.print(f"[green]already finished[/]: {run_dir}")
         return finished
-    _claim_run_dir(spec, run_dir)
 
     data = data if data is not None else load_data(spec)
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)

@@ -1,0 +1,306 @@
+"""`fdabnn bench`: train-step time and eval throughput of every estimator, per backend, precision,
+batch size and compile flag, on real CIFAR-10 batches.
+
+How a number is measured (the one harness, shared with training through Backend.clock):
+- a suite (bench/suites/<name>.toml) lists groups; a group (backend, precision, batch, compile) runs
+  in its own process, so a crash or a framework's global state stays inside it;
+- all cases of a group (one per estimator variant) are built side by side, warmed up (the first
+  step, where compilation happens, is recorded apart), then timed in interleaved rounds (A B C ...
+  A B C ...), so ratios between cases come from the same run under the same machine state;
+- step boundaries are device events on CUDA and synchronise-then-host-clock on CPU; every step
+  time is kept; medians, p10, p90 and images/s come from bench.timing.summarize;
+- the input pipeline (gather + augment on the device) is timed alone to report its share of a step;
+- eval throughput is measured once per group: in eval mode every estimator runs the same exactly
+  binary forward (the noise module is off), so it does not depend on the case.
+Each case's record is written atomically under results/bench/<suite>/; a rerun skips groups whose
+records are all there (--fresh measures again).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import backends
+from bench import store
+from bench.data.augment import plan_epoch
+from bench.environment import describe
+from bench.errors import Unsupported, UserError
+from bench.spec import Spec, build_spec
+from bench.timing import summarize
+from bench.training import load_data
+
+SUITES = Path(__file__).resolve().parent / "suites"
+GROUP_KEYS = ("backend", "precision", "batch", "compile")
+
+
+def load_estimator_variants() -> dict[str, dict[str, Any]]:
+    """label -> spec overrides, in the file's order (bench/suites/estimators.toml)."""
+    return tomllib.loads((SUITES / "estimators.toml").read_text())["estimators"]
+
+
+def load_suite(name: str) -> dict[str, Any]:
+    """A suite by name (bench/suites/<name>.toml) or by the path of a .toml file."""
+    path = Path(name) if name.endswith(".toml") else SUITES / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SUITES.glob("*.toml") if p.stem != "estimators"))
+        raise UserError(f"bench suite '{name}': no {path}; choose one of {known}")
+    suite = tomllib.loads(path.read_text())
+    estimators = load_estimator_variants()
+    for group in suite["groups"]:
+        unknown = [label for label in group.get("estimators", []) if label not in estimators]
+        if unknown:
+            raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(estimators)}")
+        group.setdefault("estimators", list(estimators))
+    suite["estimator_overrides"] = estimators
+    suite["name"] = path.stem
+    suite["path"] = str(path)
+    return suite
+
+
+def require_device(suite: dict[str, Any]) -> None:
+    """A suite for a device that no installed backend can use here exits with one line."""
+    reasons = []
+    for name in sorted({g["backend"] for g in suite["groups"]}):
+        reason = backends.unavailable_reason(name)
+        if reason is None:
+            reason = backends.backend_class(name).unsupported_reason(build_spec(
+                {"backend": name, "device": suite["device"]}))
+        if reason is None:
+            return
+        reasons.append(f"{name}: {reason}")
+    hint = "; run `make bench-cpu` instead" if suite["device"] == "cuda" else ""
+    raise Unsupported(f"bench suite '{suite['name']}' needs device '{suite['device']}', which no backend can use "
+                      f"here ({'; '.join(reasons)}){hint}")
+
+
+def group_id(group: dict[str, Any]) -> str:
+    return f"{group['backend']}-{group['precision']}-b{group['batch']}-{'compiled' if group['compile'] else 'eager'}"
+
+
+def case_spec(suite: dict[str, Any], group: dict[str, Any], label: str) -> Spec:
+    tree: dict[str, Any] = {
+        "backend": group["backend"], "device": suite["device"], "precision": group["precision"],
+        "train.batch_size": group["batch"], "train.eval_batch_size": max(group["batch"], 500),
+        "runtime.compile": group["compile"], "data.test_subset": suite["eval_images"] // 10,
+        **suite.get("base", {}), **suite["estimator_overrides"][label],
+    }
+    return build_spec(tree)
+
+
+def out_dir(suite: dict[str, Any], root: Path | None = None) -> Path:
+    return (root or store.results_root()) / "bench" / suite["name"]
+
+
+def _record_path(directory: Path, group: dict[str, Any], label: str) -> Path:
+    return directory / group_id(group) / f"{label}.json"
+
+
+# ---- worker: one group in this process --------------------------------------------------------
+
+def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, console: Console) -> None:
+    labels = group["estimators"]
+    specs = {label: case_spec(suite, group, label) for label in labels}
+    common = {"suite": suite["name"], "group": {k: group[k] for k in GROUP_KEYS}, "device": suite["device"]}
+
+    def write(label: str, record: dict[str, Any]) -> None:
+        store.atomic_write_json(_record_path(directory, group, label),
+                                {**common, "case": label, "spec": specs[label].to_dict(), **record,
+                                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    try:
+        for spec in specs.values():
+            backends.check_runnable(spec)
+    except Unsupported as exc:
+        for label in labels:
+            write(label, {"status": "unsupported", "reason": str(exc)})
+        console.print(f"[yellow]{group_id(group)}: unsupported[/]: {exc}")
+        return
+
+    first = specs[labels[0]]
+    data = load_data(first)
+    cases = {}
+    for label, spec in specs.items():
+        backend = backends.create(spec)
+        backend.build(steps_per_epoch=len(data.train_y) // spec.train.batch_size)
+        backend.set_data(data)
+        backend.set_epoch(0, spec.estimator.n)
+        cases[label] = backend
+    environment = describe(next(iter(cases.values())).versions()) | {
+        "device": first.device if first.device != "auto" else next(iter(cases.values())).device,
+        "data": data.source.to_dict()}
+
+    batches = _batch_stream(len(data.train_y), group["batch"], first.train.seed)
+    warm: dict[str, list[float]] = {}
+    for label, backend in cases.items():
+        warm[label] = _timed_steps(backend, batches, suite["warmup"] + 1)
+        backend.pop_stats()
+        console.print(f"  {label}: first step {warm[label][0]:.1f} ms (compile and warm-up included)")
+
+    times: dict[str, list[float]] = {label: [] for label in cases}
+    for _ in range(suite["rounds"]):
+        for label, backend in cases.items():
+            times[label].extend(_timed_steps(backend, batches, suite["steps"]))
+            if backend.pop_stats().nonfinite:
+                raise RuntimeError(f"{label}: non-finite training loss during the benchmark")
+
+    eval_stats = _eval_throughput(next(iter(cases.values())), len(data.test_y))
+    for label, backend in cases.items():
+        timing = summarize(times[label], 0, group["batch"])
+        timing["first_step_ms"] = warm[label][0]
+        data_ms = _data_step_ms(backend, batches, suite["steps"])
+        write(label, {
+            "status": "ok", "reason": "", "environment": environment, "timing": timing,
+            "step_ms": times[label], "warmup_ms": warm[label],
+            "data_step_ms": data_ms,
+            "data_share": data_ms / timing["median_ms"] if data_ms and timing["median_ms"] else None,
+            "eval": eval_stats, "peak_memory_bytes": backend.peak_memory_bytes(),
+        })
+        console.print(f"  {label}: median {timing['median_ms']:.2f} ms  p10 {timing['p10_ms']:.2f}  "
+                      f"p90 {timing['p90_ms']:.2f}  ({timing['images_per_s']:.0f} img/s)")
+
+
+def _batch_stream(num_train: int, batch: int, seed: int):
+    epoch = 0
+    while True:
+        yield from plan_epoch(num_train, batch, seed, epoch, augment=True)
+        epoch += 1
+
+
+def _timed_steps(backend, batches, steps: int) -> list[float]:
+    lr, alpha = backend.spec.optim.lr, backend.spec.noise.alpha if backend.spec.noise.enabled else 0.0
+    clock = backend.clock()
+    clock.mark()
+    for _ in range(steps):
+        indices, aug = next(batches)
+        backend.train_step(indices, aug, lr, alpha)
+        clock.mark()
+    return clock.intervals_ms()
+
+
+def _data_step_ms(backend, batches, steps: int) -> float | None:
+    clock = backend.clock()
+    try:
+        clock.mark()
+        for _ in range(steps):
+            backend.data_step(*next(batches))
+            clock.mark()
+    except NotImplementedError:
+        return None
+    return summarize(clock.intervals_ms(), 1, 1)["median_ms"]
+
+
+def _eval_throughput(backend, images: int) -> dict[str, float]:
+    backend.evaluate()  # warm-up: eval graphs, allocator
+    backend.synchronize()
+    start = time.perf_counter()
+    backend.evaluate()
+    backend.synchronize()
+    seconds = time.perf_counter() - start
+    return {"images": images, "seconds": seconds, "images_per_s": images / seconds}
+
+
+# ---- orchestrator: every group, each in its own process ----------------------------------------
+
+def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool = False,
+              budget_s: float | None = None, console: Console | None = None) -> int:
+    console = console or Console(stderr=True)
+    suite = load_suite(name)
+    directory = out_dir(suite)
+    budget = suite["budget_s"] if budget_s is None else budget_s
+    groups = [g for g in suite["groups"] if not backends_filter or g["backend"] in backends_filter]
+    start, failures = time.perf_counter(), 0
+    for i, group in enumerate(groups, 1):
+        gid = group_id(group)
+        done = [_existing_status(directory, group, label) for label in group["estimators"]]
+        if not fresh and all(status in ("ok", "unsupported") for status in done):
+            console.print(f"[{i}/{len(groups)}] {gid}: measured already (--fresh to measure again)")
+            continue
+        reason = backends.unavailable_reason(group["backend"])
+        if reason or time.perf_counter() - start > budget:
+            why = reason or f"time budget of {budget:.0f} s spent before this group started"
+            for label in group["estimators"]:
+                _write_outcome(directory, suite, group, label, "skipped", why)
+            console.print(f"[{i}/{len(groups)}] {gid}: [yellow]skipped[/]: {why}")
+            continue
+        console.rule(f"[{i}/{len(groups)}] {gid} ({len(group['estimators'])} cases)")
+        job = json.dumps({"suite": suite["path"], "group": group, "directory": str(directory)})
+        proc = subprocess.run([sys.executable, "-m", "bench.benchmark", "--worker", job])
+        if proc.returncode != 0:
+            failures += 1
+            for label in group["estimators"]:
+                if _existing_status(directory, group, label) is None:
+                    _write_outcome(directory, suite, group, label, "failed",
+                                   f"group process exited with status {proc.returncode}")
+    console.print(results_table(directory))
+    console.print(f"records: {directory}  ({time.perf_counter() - start:.0f} s)")
+    return 1 if failures else 0
+
+
+def _write_outcome(directory: Path, suite: dict[str, Any], group: dict[str, Any], label: str, status: str,
+                   reason: str) -> None:
+    """The record of a case that was not measured, and why."""
+    store.atomic_write_json(_record_path(directory, group, label), {
+        "suite": suite["name"], "group": {k: group[k] for k in GROUP_KEYS}, "case": label,
+        "device": suite["device"], "status": status, "reason": reason})
+
+
+def _existing_status(directory: Path, group: dict[str, Any], label: str) -> str | None:
+    try:
+        record = store.read_json(_record_path(directory, group, label))
+    except store.TornRecord:
+        return None
+    return record.get("status") if isinstance(record, dict) else None
+
+
+def load_records(directory: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(directory.glob("*/*.json")):
+        try:
+            record = store.read_json(path)
+        except store.TornRecord:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def results_table(directory: Path) -> Table:
+    table = Table(title=f"step time, {directory.name}")
+    for column in ("group", "case", "status", "median ms", "p90 ms", "img/s", "x STE", "data share"):
+        table.add_column(column)
+    records = load_records(directory)
+    ste = {json.dumps(r["group"], sort_keys=True): r["timing"]["median_ms"]
+           for r in records if r["case"] == "ste" and r.get("status") == "ok"}
+    for r in records:
+        gid = group_id(r["group"])
+        if r.get("status") != "ok":
+            table.add_row(gid, r["case"], r.get("status", "?"), "", "", "", "", "")
+            continue
+        t = r["timing"]
+        base = ste.get(json.dumps(r["group"], sort_keys=True))
+        table.add_row(gid, r["case"], "ok", f"{t['median_ms']:.2f}", f"{t['p90_ms']:.2f}", f"{t['images_per_s']:.0f}",
+                      f"{t['median_ms'] / base:.2f}" if base else "",
+                      f"{r['data_share']:.1%}" if r.get("data_share") is not None else "")
+    return table
+
+
+def _worker(job_json: str) -> int:
+    job = json.loads(job_json)
+    console = Console(stderr=True)
+    run_group(load_suite(job["suite"]), job["group"], Path(job["directory"]), console)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="benchmark worker: one group of a suite (internal)")
+    parser.add_argument("--worker", required=True, help="JSON job from run_suite")
+    sys.exit(_worker(parser.parse_args().worker))

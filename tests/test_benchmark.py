@@ -1,0 +1,69 @@
+"""The benchmark harness on the real torch backend and real CIFAR-10, at toy sizes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import benchmark
+from bench.errors import Unsupported, UserError
+
+TINY_SUITE = """
+title = "tiny"
+device = "cpu"
+backends = ["torch"]
+warmup = 1
+steps = 2
+rounds = 2
+eval_images = 20
+budget_s = 600
+[base]
+"data.subset" = 4
+[[groups]]
+backend = "torch"
+precision = "fp32"
+batch = 8
+compile = false
+estimators = ["ste", "fda-n9", "fda-n9+noise"]
+"""
+
+
+def test_unknown_suite_and_label_are_refused(tmp_path):
+    with pytest.raises(UserError, match="no .*choose one of cpu, gpu"):
+        benchmark.load_suite("nope")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_SUITE.replace('"fda-n9"]', '"fda-n99"]').replace('"fda-n9", ', '"fda-n99", '))
+    with pytest.raises(UserError, match="unknown estimator label"):
+        benchmark.load_suite(str(bad))
+
+
+def test_gpu_suite_without_cuda_names_the_cpu_target():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    with pytest.raises(Unsupported, match="make bench-cpu"):
+        benchmark.require_device(benchmark.load_suite("gpu"))
+
+
+def test_tiny_suite_measures_every_case_and_resumes(cifar10, tmp_path, monkeypatch):
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(TINY_SUITE)
+    assert benchmark.run_suite(str(suite_file)) == 0
+    directory = tmp_path / "results" / "bench" / "tiny"
+    records = {r["case"]: r for r in benchmark.load_records(directory)}
+    assert set(records) == {"ste", "fda-n9", "fda-n9+noise"}
+    for record in records.values():
+        assert record["status"] == "ok", record
+        assert len(record["step_ms"]) == 2 * 2  # rounds x steps, warm-up kept apart
+        assert len(record["warmup_ms"]) == 2
+        assert record["timing"]["median_ms"] > 0
+        assert record["timing"]["p10_ms"] <= record["timing"]["median_ms"] <= record["timing"]["p90_ms"]
+        assert record["eval"]["images"] == 20 and record["eval"]["images_per_s"] > 0
+        assert record["environment"]["torch"]
+        assert record["spec"]["train"]["batch_size"] == 8
+    assert records["fda-n9+noise"]["spec"]["noise"]["enabled"] is True
+    before = {p: p.stat().st_mtime_ns for p in directory.glob("*/*.json")}
+    assert benchmark.run_suite(str(suite_file)) == 0  # measured already: nothing rewritten
+    assert before == {p: p.stat().st_mtime_ns for p in directory.glob("*/*.json")}
+    json.dumps(records)  # records are plain JSON
