@@ -1,0 +1,33 @@
+"""Noise adaptation module (Xu et al. 2021, FDA-BNN, Sec. 3.3, Eq. 13-14), the MindSpore twin of
+backends/pytorch/noise.py:
+
+    e(t) = fc2(ReLU(fc1(t))) + sin_scale * sin(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
+
+applied as z = sign_est(t) + alpha * e(t) during training (alpha decays to 0, so the deployed layer is
+binary). t is one output channel's flattened kernel (d = C_in * 9) for weights, one pixel's channel
+vector (d = C_in) for activations. Both linears are bias-free, initialised N(0, 1/fan_in); h keeps
+at least one hidden unit (the public code's d // 64 is 0 at widths 16 and 32).
+"""
+from __future__ import annotations
+
+import math
+
+from mindspore import Tensor, nn, ops
+from mindspore.common.initializer import Normal
+
+
+def _dense(fan_in: int, fan_out: int) -> nn.Dense:
+    return nn.Dense(fan_in, fan_out, weight_init=Normal(sigma=1.0 / math.sqrt(fan_in)), has_bias=False)
+
+
+class NoiseAdaptation(nn.Cell):
+    """e(t) over the last dimension of t (size d); parameters fc1.weight (h, d), fc2.weight (d, h)."""
+
+    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1):
+        super().__init__()
+        self.d, self.hidden, self.sin_scale = d, max(1, d // k), sin_scale
+        self.fc1 = _dense(d, self.hidden)
+        self.fc2 = _dense(self.hidden, d)
+
+    def construct(self, t: Tensor) -> Tensor:
+        return self.fc2(ops.relu(self.fc1(t))) + self.sin_scale * ops.sin(t)

@@ -1,0 +1,97 @@
+"""The binarized ResNet-20 of the FDA-BNN model zoo (research/cv/FDA-BNN/src/resnet.py), for CIFAR:
+
+    conv1 3x3 3->16 (full precision, no bias) -> bn1                     (no activation)
+    layer1..3: 3 BasicBlocks each at 16, 32, 64 channels, stride 2 entering layer2 and layer3
+        block:  out = bn1(relu1(conv1(x)))      conv1, conv2: BinConv2d (binconv.py)
+                out = bn2(relu2(conv2(out)))    relu1, relu2: PReLU, one slope, init 0.25
+                out = out + shortcut(x)         option A: x[:, :, ::2, ::2], zero channels padded
+                                                equally on both sides; no activation after the add
+    ReLU -> global average pool -> linear (Dense) 64->10 with bias
+
+Parameter names are the model zoo's (backends/reference/modelzoo-resnet20-params.txt), being the
+attribute paths: conv1.weight, bn1.gamma, bn1.moving_mean, layer1.0.conv1.weight, layer1.0.relu1.w,
+..., linear.weight, linear.bias. BatchNorm momentum 0.9 (MindSpore's convention, = PyTorch's 0.1),
+eps 1e-5. Initialisation as the PyTorch twin: conv and linear weights He-normal N(0, 2 / fan_in),
+linear bias 0, BN gamma 1 beta 0, PReLU slope 0.25.
+"""
+from __future__ import annotations
+
+from mindspore import Tensor, nn, ops
+from mindspore.common.initializer import HeNormal
+
+from backends.mindspore.binconv import BinConv2d
+from bench.spec import Spec
+
+STAGE_WIDTHS = (16, 32, 64)
+BLOCKS_PER_STAGE = 3
+BN_MOMENTUM = 0.9
+BN_EPS = 1e-5
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+def subsample2(x: Tensor) -> Tensor:
+    """x[:, :, ::2, ::2] as an explicit StridedSlice. The indexing form's backward fails in PYNATIVE
+    mode on CPU with MindSpore 2.10 ("StridedSliceGrad ... input memory out of bounds", once a
+    segfault); ops.strided_slice differentiates correctly in both modes, so both use it."""
+    b, c, h, w = x.shape
+    return ops.strided_slice(x, (0, 0, 0, 0), (b, c, h, w), (1, 1, 2, 2))
+
+
+class BasicBlock(nn.Cell):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
+        super().__init__()
+        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec.estimator, spec.noise, spec.model.scaling)
+        self.bn1 = _bn(out_channels)
+        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec.estimator, spec.noise, spec.model.scaling)
+        self.bn2 = _bn(out_channels)
+        self.relu1 = nn.PReLU(channel=1, w=0.25)
+        self.relu2 = nn.PReLU(channel=1, w=0.25)
+        self.downsample = stride != 1 or in_channels != out_channels
+        if stride not in (1, 2):
+            raise ValueError(f"stride {stride}: option-A shortcut supports 1 or 2")
+        pad = (out_channels - in_channels) // 2
+        # ops.Pad (the model zoo's nn.Pad), not ops.pad: in GRAPH_MODE on CPU the latter's backward
+        # (PadV3Grad) returns stale values from the second call on (MindSpore 2.10)
+        self.channel_pad = ops.Pad(((0, 0), (pad, out_channels - in_channels - pad), (0, 0), (0, 0)))
+
+    def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
+        out = self.bn1(self.relu1(self.conv1(x, n, alpha)))
+        out = self.bn2(self.relu2(self.conv2(out, n, alpha)))
+        if self.downsample:
+            x = self.channel_pad(subsample2(x))
+        return out + x
+
+
+class BinaryResNet20(nn.Cell):
+    """construct(images, n, alpha) -> logits; n and alpha are 0-d float32 Tensors (see binconv.py)."""
+
+    def __init__(self, spec: Spec):
+        super().__init__()
+        he = HeNormal(mode="fan_in", nonlinearity="relu")
+        self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], 3, stride=1, pad_mode="pad", padding=1, has_bias=False,
+                               weight_init=he)
+        self.bn1 = _bn(STAGE_WIDTHS[0])
+        self.layer1 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[0], 1, spec)
+        self.layer2 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[1], 2, spec)
+        self.layer3 = self._stage(STAGE_WIDTHS[1], STAGE_WIDTHS[2], 2, spec)
+        self.linear = nn.Dense(STAGE_WIDTHS[-1], spec.model.num_classes, weight_init=he, bias_init="zeros")
+
+    @staticmethod
+    def _stage(in_channels: int, width: int, stride: int, spec: Spec) -> nn.CellList:
+        strides = [stride] + [1] * (BLOCKS_PER_STAGE - 1)
+        channels = [in_channels] + [width] * (BLOCKS_PER_STAGE - 1)
+        return nn.CellList([BasicBlock(c, width, s, spec) for c, s in zip(channels, strides)])
+
+    def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
+        x = self.bn1(self.conv1(x))
+        for block in self.layer1:
+            x = block(x, n, alpha)
+        for block in self.layer2:
+            x = block(x, n, alpha)
+        for block in self.layer3:
+            x = block(x, n, alpha)
+        x = ops.relu(x).mean(axis=(2, 3))
+        return self.linear(x)
