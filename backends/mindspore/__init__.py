@@ -7,3 +7,5 @@ here, before anything in this package imports mindspore, and recorded by `versio
 import os
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# MindSpore logs warnings (e.g. every missing GPU/Ascend plugin) to stderr at import; errors only.
+os.environ.setdefault("GLOG_v", "3")

@@ -38,6 +38,7 @@ from backends.mindspore.loss import smoothed_cross_entropy
 from backends.mindspore.resnet import BinaryResNet20
 from bench.data.augment import AugParams
 from bench.data.dataset import Cifar10Arrays
+from bench.environment import cpu_model
 from bench.errors import UserError
 from bench.spec import Spec
 from bench.zoo_names import canonical_state, check_names
@@ -110,6 +111,8 @@ class MindSporeBackend(Backend):
             "mindspore_gpu": gpu_unavailable_reason() or "available",
             # read by MindSpore's bundled oneDNN at load time (set in backends/mindspore/__init__.py)
             "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"),
+            "threads": str(_PROCESS_SETTINGS.get("threads", "mindspore default")),
+            "device_name": cpu_model(),
         }
 
     def __init__(self, spec: Spec):
@@ -132,8 +135,11 @@ class MindSporeBackend(Backend):
             ms.set_device(_TARGETS[self._device])
         ms.set_context(mode=ms.PYNATIVE_MODE if runtime.mode == "pynative" else ms.GRAPH_MODE)
         _set_once("deterministic", runtime.deterministic, ms.set_deterministic)
-        if runtime.threads:
-            _set_once("threads", runtime.threads, ms.device_context.cpu.op_tuning.threads_num)
+        if self._device == "cpu":
+            # MindSpore's CPU kernels default to 25 threads whatever the machine; on 2 cores they
+            # oversubscribe. Use what PyTorch uses by default (one per core) unless the spec says.
+            threads = runtime.threads or os.cpu_count() or 1
+            _set_once("threads", threads, ms.device_context.cpu.op_tuning.threads_num)
 
     def build(self, steps_per_epoch: int) -> None:
         spec = self.spec
