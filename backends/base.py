@@ -112,6 +112,11 @@ class Backend(ABC):
         """One optimizer step on train images `indices`, augmented with `aug`. Must not synchronise
         the device; statistics accumulate until `pop_stats`."""
 
+    def data_step(self, indices: np.ndarray, aug: AugParams) -> None:
+        """Only the input pipeline of train_step (gather and augment one batch on the device), so
+        the benchmark can report its share of a step. Optional: NotImplementedError means unmeasured."""
+        raise NotImplementedError(f"{self.name} does not time its input pipeline separately")
+
     @abstractmethod
     def pop_stats(self) -> StepStats:
         """Fetch and reset the statistics accumulated since the last call."""

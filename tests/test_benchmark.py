@@ -67,3 +67,13 @@ def test_tiny_suite_measures_every_case_and_resumes(cifar10, tmp_path, monkeypat
     assert benchmark.run_suite(str(suite_file)) == 0  # measured already: nothing rewritten
     assert before == {p: p.stat().st_mtime_ns for p in directory.glob("*/*.json")}
     json.dumps(records)  # records are plain JSON
+
+
+def test_input_pipeline_is_timed_on_its_own(cifar10, tmp_path, monkeypatch):
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(TINY_SUITE.replace('["ste", "fda-n9", "fda-n9+noise"]', '["ste"]'))
+    assert benchmark.run_suite(str(suite_file)) == 0
+    (record,) = benchmark.load_records(tmp_path / "results" / "bench" / "tiny")
+    assert 0 < record["data_step_ms"] < record["timing"]["median_ms"]
+    assert 0 < record["data_share"] < 1

@@ -1,0 +1,316 @@
+"""The PyTorch backend: builds the binarized ResNet-20 from the spec and runs its optimizer steps.
+
+Data stays on the training device as uint8 (airbench's recipe): a step sends one small int64
+tensor (indices, crop offsets, flips) to the device, gathers and augments the batch there, and runs
+forward + loss under autocast (bf16 on CPU/CUDA, fp16 on CUDA with a GradScaler), backward and the
+optimizer step without a host sync: loss and accuracy accumulate in device tensors until pop_stats.
+
+Per-step values arrive from the shared loop as Python floats: the learning rate goes into the
+param group (a kernel argument, no copy), alpha is written into a preallocated 0-d device tensor
+(one fill kernel) that the model reads, so a compiled graph never specialises on either. alpha = 0
+(or noise off) passes None and skips the noise modules; under torch.compile this is a second graph,
+compiled once when alpha first reaches 0 (the cosine schedule's last step).
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.base import Backend, StepClock, StepStats
+from backends.pytorch.augment import augment_batch, normalization_table, normalize
+from backends.pytorch.loss import label_smoothed_cross_entropy
+from backends.pytorch.names import torch_to_zoo
+from backends.pytorch.resnet import BinaryResNet20
+from bench.data.augment import AugParams
+from bench.data.dataset import Cifar10Arrays
+from bench.spec import Spec
+from bench.zoo_names import canonical_state, check_names
+
+_AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _resolve_device(spec: Spec) -> str:
+    if spec.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return spec.device
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@dataclass
+class CudaEventClock(StepClock):
+    """Step boundaries as CUDA events recorded on the stream: marking never waits for the GPU;
+    intervals_ms synchronises once and reads the event pairs."""
+
+    events: list[torch.cuda.Event] = field(default_factory=list)
+
+    def mark(self) -> None:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        self.events.append(event)
+
+    def intervals_ms(self) -> list[float]:
+        if len(self.events) < 2:
+            return []
+        self.events[-1].synchronize()
+        return [a.elapsed_time(b) for a, b in zip(self.events, self.events[1:])]
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    checkpoint_suffix = ".pt"
+
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        return None  # this module imported torch at the top; an ImportError is reported by the registry
+
+    @staticmethod
+    def unsupported_reason(spec: Spec) -> str | None:
+        if spec.device == "cuda" and not torch.cuda.is_available():
+            return f"device 'cuda' requested but this PyTorch {torch.__version__} sees no CUDA GPU"
+        if spec.precision == "fp16" and _resolve_device(spec) == "cpu":
+            return "fp16 autocast needs CUDA on PyTorch; use bf16 or fp32"
+        return None
+
+    @staticmethod
+    def versions() -> dict[str, str]:
+        cuda = torch.cuda.is_available()
+        return {
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda or "none",
+            "cudnn": str(torch.backends.cudnn.version()) if cuda else "none",
+            "device_name": torch.cuda.get_device_name() if cuda else _cpu_model(),
+            "threads": str(torch.get_num_threads()),
+        }
+
+    def __init__(self, spec: Spec):
+        super().__init__(spec)
+        self._device = _resolve_device(spec)
+        self._amp_dtype = _AMP_DTYPES[spec.precision]
+        self._channels_last = self._device == "cuda" and spec.runtime.channels_last
+        self.model: BinaryResNet20 | None = None
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    # ---- build -------------------------------------------------------------------------------
+
+    def build(self, steps_per_epoch: int) -> None:
+        spec = self.spec
+        if spec.runtime.threads:
+            torch.set_num_threads(spec.runtime.threads)
+        torch.manual_seed(spec.train.seed)
+        if self._device == "cpu":
+            torch.use_deterministic_algorithms(spec.runtime.deterministic)
+            # deterministic mode would also NaN-fill every new tensor (a debugging aid for reads of
+            # uninitialised memory); that fill costs a quarter of a CPU step and changes no result
+            torch.utils.deterministic.fill_uninitialized_memory = False
+        else:
+            torch.backends.cudnn.deterministic = spec.runtime.deterministic
+            torch.backends.cudnn.benchmark = not spec.runtime.deterministic
+        self.model = BinaryResNet20(spec).to(self._device)
+        if self._channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        fused = self._device == "cuda"  # fused steps take GradScaler's inf check on device: no sync
+        params = self.model.parameters()  # weight decay on every parameter, as the model zoo
+        if spec.optim.name == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=spec.optim.lr, momentum=spec.optim.momentum, weight_decay=spec.optim.weight_decay,
+                nesterov=False, fused=fused or None)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=spec.optim.lr, weight_decay=spec.optim.weight_decay,
+                                              fused=fused or None)
+        self.scaler = torch.amp.GradScaler(self._device, enabled=spec.precision == "fp16")
+        self._norm_table = normalization_table(spec.data.normalization, self._device)
+        self._alpha = torch.zeros((), dtype=torch.float32, device=self._device)
+        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
+        self._correct = torch.zeros((), dtype=torch.int64, device=self._device)
+        self._count = self._steps = 0
+        self._forward_loss_fn = torch.compile(self._forward_loss) if spec.runtime.compile else self._forward_loss
+
+    def _require_model(self) -> BinaryResNet20:
+        if self.model is None:
+            raise RuntimeError("TorchBackend.build() must run before training, evaluation or checkpoints")
+        return self.model
+
+    # ---- data and steps ----------------------------------------------------------------------
+
+    def set_data(self, data: Cifar10Arrays) -> None:
+        def to_device(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self._device)
+
+        self.train_x, self.test_x = to_device(data.train_x), to_device(data.test_x)
+        self.train_y = to_device(data.train_y.astype(np.int64))
+        self.test_y = to_device(data.test_y.astype(np.int64))
+
+    def set_epoch(self, epoch: int, n: int) -> None:
+        self._require_model().set_n(n)
+
+    def _autocast(self) -> torch.autocast:
+        # fp32 runs get a disabled context (its dtype argument is then ignored)
+        return torch.autocast(self._device, dtype=self._amp_dtype or torch.bfloat16,
+                              enabled=self._amp_dtype is not None)
+
+    def _forward_loss(self, images: torch.Tensor, labels: torch.Tensor,
+                      alpha: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._autocast():
+            logits = self.model(images, alpha)
+        return label_smoothed_cross_entropy(logits, labels, self.spec.train.label_smoothing), logits
+
+    def _batch_plan(self, indices: np.ndarray, aug: AugParams) -> torch.Tensor:
+        """(B, 4) int64 [index, row offset, col offset, flip] on the device in one transfer."""
+        plan = np.stack([indices, aug.offsets[:, 0], aug.offsets[:, 1], aug.flips], axis=1).astype(np.int64)
+        host = torch.from_numpy(plan)
+        if self._device == "cuda":
+            host = host.pin_memory()  # pinned + non_blocking: the copy is queued, the host goes on
+        return host.to(self._device, non_blocking=True)
+
+    def _train_batch(self, indices: np.ndarray, aug: AugParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gather and augment one training batch on the device: (images, labels)."""
+        plan = self._batch_plan(indices, aug)
+        idx = plan[:, 0]
+        images = augment_batch(self.train_x.index_select(0, idx), plan[:, 1:3], plan[:, 3].bool(), self._norm_table)
+        if not self._channels_last:
+            images = images.contiguous()
+        return images, self.train_y.index_select(0, idx)
+
+    def data_step(self, indices: np.ndarray, aug: AugParams) -> None:
+        self._train_batch(indices, aug)
+
+    def train_step(self, indices: np.ndarray, aug: AugParams, lr: float, alpha: float) -> None:
+        self._require_model()
+        images, labels = self._train_batch(indices, aug)
+        alpha_t = None
+        if self.spec.noise.enabled and alpha > 0:
+            alpha_t = self._alpha.fill_(alpha)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, logits = self._forward_loss_fn(images, labels, alpha_t)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        with torch.no_grad():
+            self._loss_sum += loss.detach().double() * len(indices)
+            self._correct += (logits.argmax(dim=1) == labels).sum()
+        self._count += len(indices)
+        self._steps += 1
+
+    def pop_stats(self) -> StepStats:
+        loss_sum, correct = torch.stack([self._loss_sum, self._correct.double()]).tolist()  # the one sync
+        stats = StepStats(loss_sum=loss_sum, correct=int(correct), count=self._count, steps=self._steps,
+                          nonfinite=not math.isfinite(loss_sum))
+        self._loss_sum.zero_()
+        self._correct.zero_()
+        self._count = self._steps = 0
+        return stats
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        model = self._require_model()
+        model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
+        top1 = torch.zeros((), dtype=torch.int64, device=self._device)
+        top5 = torch.zeros((), dtype=torch.int64, device=self._device)
+        batch, total = self.spec.train.eval_batch_size, len(self.test_y)
+        try:
+            for start in range(0, total, batch):
+                images = normalize(self.test_x[start:start + batch], self._norm_table)
+                if not self._channels_last:
+                    images = images.contiguous()
+                labels = self.test_y[start:start + batch]
+                with self._autocast():
+                    logits = model(images)
+                loss_sum += label_smoothed_cross_entropy(logits, labels, self.spec.train.label_smoothing,
+                                                         reduction="sum").double()
+                top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+                hits = top == labels[:, None]
+                top1 += hits[:, 0].sum()
+                top5 += hits.any(dim=1).sum()
+            loss, correct1, correct5 = torch.stack([loss_sum, top1.double(), top5.double()]).tolist()
+        finally:
+            model.train()
+        return {"Validation-Loss": loss / total, "Top1-Acc": correct1 / total, "Top5-Acc": correct5 / total}
+
+    # ---- device ------------------------------------------------------------------------------
+
+    def synchronize(self) -> None:
+        if self._device == "cuda":
+            torch.cuda.synchronize()
+
+    def clock(self) -> StepClock:
+        if self._device == "cuda":
+            return CudaEventClock(self.synchronize)
+        return super().clock()
+
+    def peak_memory_bytes(self) -> int:
+        if self._device == "cuda":
+            return int(torch.cuda.max_memory_allocated())
+        return super().peak_memory_bytes()
+
+    # ---- checkpoints and portable state --------------------------------------------------------
+
+    def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
+        model = self._require_model()
+        payload = {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                   "scaler": self.scaler.state_dict(), "meta": meta}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(payload, fh)
+            os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(self, path: Path) -> dict[str, Any]:
+        model = self._require_model()
+        payload = torch.load(Path(path), map_location=self._device, weights_only=True)
+        if not (isinstance(payload, dict) and isinstance(payload.get("model"), dict)):
+            model.load_state_dict(payload)  # a bare model state_dict
+            return {}
+        model.load_state_dict(payload["model"])
+        if payload.get("optimizer") is not None:
+            self.optimizer.load_state_dict(payload["optimizer"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        return dict(payload.get("meta") or {})
+
+    def state_numpy(self) -> dict[str, np.ndarray]:
+        model = self._require_model()
+        state = model.state_dict()
+        return {zoo: state[name].detach().cpu().numpy().copy() for name, zoo in torch_to_zoo(model).items()}
+
+    def load_state_numpy(self, state: dict[str, np.ndarray]) -> None:
+        model = self._require_model()
+        mapping = torch_to_zoo(model)
+        current = model.state_dict()
+        given = canonical_state(state)
+        check_names({zoo: tuple(current[name].shape) for name, zoo in mapping.items()},
+                    {k: tuple(np.shape(v)) for k, v in given.items()})
+        with torch.no_grad():
+            for name, zoo in mapping.items():
+                current[name].copy_(torch.from_numpy(np.asarray(given[zoo])))
+
+
+BACKEND = TorchBackend

@@ -1,0 +1,83 @@
+"""The binarized 3x3 convolution of the FDA-BNN ResNet-20.
+
+    a = sign_est(x)                  [+ alpha * e_a(x),  e_a over each pixel's channel vector]
+    b = sign_est(W)                  [+ alpha * e_w(W),  e_w over each output channel's kernel]
+    y = conv2d(a, b * s) = conv2d(a, b) * s          (stride, padding 1, no bias)
+
+s is mean|W|, detached (a constant scale, as the model zoo and XNOR-Net's alpha without its
+gradient): one scalar for the layer (scaling="layer", the model zoo's) or one per output channel
+("channel"). The bracketed noise terms (noise.py) exist only when the spec enables the module and
+apply only in training with alpha given; in eval mode or with alpha None the layer is exactly binary:
+activations ±1 and weights ±s.
+
+s multiplies the convolution's output, not the weights: equal in exact arithmetic, but with ±1
+inputs and ±1 weights every partial sum is a small integer (|sum| <= 9 * C_in <= 576), exact in
+float32 whatever the summation order, so the binary layer gives the same output for any
+convolution algorithm, batch size or framework. With s folded into the weights, sums of rounded
+multiples of s land on ±1 ulp instead of 0 depending on the order, and the next sign flips.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from backends.pytorch.estimators import make_estimator
+from backends.pytorch.noise import NoiseAdaptation
+from bench.spec import EstimatorSpec, NoiseSpec
+
+Scaling = Literal["layer", "channel"]
+
+
+class BinConv2d(nn.Conv2d):
+    """3x3, padding 1, no bias; binarised weights and inputs (see module docstring)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, estimator: EstimatorSpec,
+                 noise: NoiseSpec, scaling: Scaling = "layer"):
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.scaling = scaling
+        self.sign_w = make_estimator(estimator)
+        self.sign_a = make_estimator(estimator)
+        self.noise_w: NoiseAdaptation | None = None
+        self.noise_a: NoiseAdaptation | None = None
+        if noise.enabled:
+            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale)
+            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale)
+
+    def scale(self) -> Tensor:
+        """Detached mean|W|: shape () for "layer", (C_out, 1, 1, 1) for "channel"."""
+        w = self.weight.detach().abs()
+        return w.mean() if self.scaling == "layer" else w.mean(dim=(1, 2, 3), keepdim=True)
+
+    def _output_scale(self) -> Tensor:
+        """scale() shaped to broadcast over the (B, C_out, H, W) output."""
+        return self.scale().view(1, -1, 1, 1) if self.scaling == "channel" else self.scale()
+
+    def _noisy(self, alpha: Tensor | None) -> bool:
+        return alpha is not None and self.training and self.noise_w is not None
+
+    def sign_weight(self, alpha: Tensor | None = None) -> Tensor:
+        """b: ±1 weights (plus alpha * e_w in training), before the scale."""
+        b = self.sign_w(self.weight)
+        if self._noisy(alpha):
+            b = b + alpha * self.noise_w(self.weight.flatten(1)).view_as(self.weight)
+        return b
+
+    def binary_weight(self, alpha: Tensor | None = None) -> Tensor:
+        """The effective weights b * s (what the layer computes with)."""
+        return self.sign_weight(alpha) * self.scale()
+
+    def binary_input(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
+        a = self.sign_a(x)
+        if self._noisy(alpha):
+            # e_a acts on each pixel's channel vector: move channels last for the linears
+            a = a + alpha * self.noise_a(x.movedim(1, -1)).movedim(-1, 1)
+        return a
+
+    def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
+        y = F.conv2d(self.binary_input(x, alpha), self.sign_weight(alpha), None, self.stride, self.padding)
+        return y * self._output_scale()
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", scaling={self.scaling}"

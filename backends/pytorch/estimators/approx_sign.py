@@ -1,0 +1,43 @@
+"""ApproxSign (Liu et al. 2018, "Bi-Real Net", Eq. 6-7): the derivative of the piecewise
+quadratic  F(x) = -1 (x < -1), 2x + x^2 (-1 <= x < 0), 2x - x^2 (0 <= x < 1), 1 (x >= 1).
+
+    forward:  sign(x)                       (exactly ±1, sign(0) = +1)
+    backward: grad * max(0, 2 - 2|x|)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from backends.pytorch.estimators.core import binary_sign, scaled_grad
+from bench.spec import EstimatorSpec
+
+
+def approx_sign_pseudo_grad(x: Tensor) -> Tensor:
+    """g(x) = max(0, 2 - 2|x|)."""
+    return torch.clamp(2 - 2 * x.abs(), min=0)
+
+
+class ApproxSignFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return scaled_grad(grad_output, x, approx_sign_pseudo_grad)
+
+
+class ApproxSign(nn.Module):
+    """sign with Bi-Real Net's piecewise-linear pseudo-gradient."""
+
+    @classmethod
+    def from_spec(cls, spec: EstimatorSpec) -> "ApproxSign":
+        return cls()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ApproxSignFunction.apply(x)
