@@ -6,12 +6,10 @@ from typing import Any
 
 import backends
 from bench import store
+from bench.convert import SUFFIX_BACKEND
 from bench.errors import UserError
 from bench.spec import Spec, build_spec, merge, parse_overrides
 from bench.training import load_data
-
-SUFFIX_BACKEND = {".pt": "torch", ".pth": "torch", ".ckpt": "mindspore"}
-
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     """A run directory or a checkpoint file -> (checkpoint, spec tree). A bare checkpoint (the model

@@ -126,13 +126,48 @@ def test_plots_against_n(results):
     assert "![demo-quick-top1-vs-n](demo-quick-top1-vs-n.png)" in paths[0].read_text()
 
 
+def _bench_record(case: str, median_ms: float, backend: str = "torch") -> dict:
+    return {"suite": "cpu", "device": "cpu", "case": case, "status": "ok", "reason": "",
+            "group": {"backend": backend, "precision": "fp32", "batch": 128, "compile": False},
+            "timing": {"median_ms": median_ms, "p10_ms": median_ms * 0.9, "p90_ms": median_ms * 1.1,
+                       "images_per_s": 128 / median_ms * 1e3, "first_step_ms": 3 * median_ms},
+            "data_step_ms": 5.0, "data_share": 5.0 / median_ms, "eval": {"images_per_s": 900.0},
+            "environment": {"device": "cpu", "cpu_model": "Test CPU", "cpu_count": 2, "torch": "2.13.0",
+                            "python": "3.11", "os": "Linux", "git_commit": "abc"},
+            "measured_at": "2026-11-26T15:00:00+0000"}
+
+
 def test_benchmark_records_get_their_section(results):
-    (results / "bench" / "cpu").mkdir(parents=True)
-    (results / "bench" / "cpu" / "step.json").write_text(json.dumps([{"backend": "torch", "estimator": "fda",
-                                                              "median_ms": 12.5}]))
+    group_dir = results / "bench" / "cpu" / "torch-fp32-b128-eager"
+    group_dir.mkdir(parents=True)
+    for case, ms in (("ste", 400.0), ("fda-n1", 420.0), ("fda-n9", 440.0), ("fda-n18", 430.0),
+                     ("fda-n64", 436.0), ("fda-n9-sum", 800.0)):
+        (group_dir / f"{case}.json").write_text(json.dumps(_bench_record(case, ms)))
+    ms_dir = results / "bench" / "cpu" / "mindspore-fp32-b128-eager"
+    ms_dir.mkdir(parents=True)
+    (ms_dir / "ste.json").write_text(json.dumps(_bench_record("ste", 1000.0, "mindspore")))
     text = write_summary()[0].read_text()
     section = text[text.index("## Step time"):text.index("## References")]
-    assert "1 benchmark records under results/bench/" in section
+    assert "No GPU numbers" in section and "Test CPU" in section
+    assert "| fda-n9 | ok | 440.00 |" in section and "| 1.10 |" in section  # 440 / 400 in the × STE column
+    assert "fda-n9 1.10×" in section and "— met." in section  # the worst closed-form ratio is 1.10
+    assert "fda-n9-sum 2.00×" in section
+    assert "1000 ms vs 400 ms = 2.5× — missed" in section
+
+
+def test_micro_benchmarks_get_their_section(results):
+    (results / "micro").mkdir(parents=True)
+    def bench(variant: str, median: float) -> dict:
+        return {"group": "torch-cpu-act128x16x32x32", "name": variant, "extra_info": {"variant": variant},
+                "stats": {"median": median, "min": median * 0.9, "iqr": median * 0.1, "rounds": 7}}
+    run = {"datetime": "2026-11-26T15:00:00", "machine_info": {"fdabnn": {"cpu_model": "Test CPU", "cpu_count": 2,
+                                                                         "torch": "2.13.0", "git_commit": "abc"}},
+           "benchmarks": [bench("ste-clip1", 0.002), bench("fda-closed-n9", 0.005)]}
+    (results / "micro" / "estimators-cpu.json").write_text(json.dumps(run))
+    text = write_summary()[0].read_text()
+    section = text[text.index("## Estimator micro-benchmarks"):text.index("## References")]
+    assert "#### torch-cpu-act128x16x32x32" in section
+    assert "| fda-closed-n9 | 5000 | 4500 | 500 | 7 | 2.50 |" in section
 
 
 def test_empty_store(tmp_path, monkeypatch):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from backends.pytorch.names import torch_to_zoo
 from backends.pytorch.resnet import BinaryResNet20
 from bench.data.augment import AugParams
 from bench.data.dataset import Cifar10Arrays
+from bench.environment import cpu_model
 from bench.spec import Spec
 from bench.zoo_names import canonical_state, check_names
 
@@ -41,16 +41,6 @@ def _resolve_device(spec: Spec) -> str:
     if spec.device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return spec.device
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 @dataclass
@@ -95,7 +85,7 @@ class TorchBackend(Backend):
             "torch": torch.__version__,
             "cuda": torch.version.cuda or "none",
             "cudnn": str(torch.backends.cudnn.version()) if cuda else "none",
-            "device_name": torch.cuda.get_device_name() if cuda else _cpu_model(),
+            "device_name": torch.cuda.get_device_name() if cuda else cpu_model(),
             "threads": str(torch.get_num_threads()),
         }
 

@@ -142,6 +142,9 @@ def step_time_section(bench: pd.DataFrame) -> str:
              "(every estimator runs the same binary forward in eval mode).", "",
              f"Reference, not ours: the model zoo reports {MODEL_ZOO_STEP_S} s/step (350 min of training) for "
              "FDA-BNN on an unnamed GPU with MindSpore 1.3, batch 128.", ""]
+    if not (bench["device"] == "cuda").any():
+        lines += ["No GPU numbers: the store holds no records of the `gpu` suite. `make bench-gpu` on a machine "
+                  "with CUDA adds them (it runs unchanged there; see README).", ""]
     for suite, runs in bench.groupby("suite", sort=True):
         device = str(runs["device"].iloc[0])
         lines += [f"### Suite `{suite}` ({device})", "", f"Hardware and software: {_hardware(runs)}.", ""]

@@ -18,6 +18,7 @@ from bench.report.aggregate import by_cell
 from bench.report.benchmark import benchmark_frame, step_time_section
 from bench.report.frame import records_frame
 from bench.report.markdown import number, table
+from bench.report.micro import micro_section
 from bench.report.plots import plot_study
 from bench.report.reading import reading
 from bench.report.references import references_section
@@ -45,7 +46,8 @@ def write_summary(root: Path | None = None) -> list[Path]:
         plots = plot_study(cells, str(study), root)
         written += [csv, *plots]
         sections.append(_study_section(str(study), cells, frame, csv, plots, root))
-    parts = [_header(frame, stale), *sections, step_time_section(benchmark_frame(root)), references_section()]
+    parts = [_header(frame, stale), *sections, step_time_section(benchmark_frame(root)), micro_section(root),
+             references_section()]
     summary = root / SUMMARY
     store.atomic_write_bytes(summary, "\n".join(p for p in parts if p).encode())
     return [summary, *written]

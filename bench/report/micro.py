@@ -1,0 +1,50 @@
+"""The "Estimator micro-benchmarks" section of the summary, from pytest-benchmark's JSON files
+(`make bench-micro` writes results/micro/estimators-<cpu|gpu>.json).
+
+One table per tensor shape and backend/device: each estimator variant's median forward+backward
+time and its ratio to the clipped STE measured in the same run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.report.markdown import number, table
+
+BASELINE = "ste-clip1"
+
+
+def micro_section(root: Path) -> str:
+    files = sorted((root / "micro").glob("*.json"))
+    runs = []
+    for path in files:
+        try:
+            runs.append((path, json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError):
+            continue
+    if not runs:
+        return ""
+    lines = ["## Estimator micro-benchmarks", "",
+             "Forward (sign) plus backward (the estimator's pseudo-gradient) of one estimator on one tensor, timed by "
+             "pytest-benchmark (`make bench-micro`; device synchronised inside the timed function). Median of all "
+             "rounds; × STE is relative to the clipped STE on the same tensor in the same run. Activation shapes are "
+             "ResNet-20's stage 1 and stage 3 at batch 128.", ""]
+    for path, run in runs:
+        env = run.get("machine_info", {}).get("fdabnn", {})
+        benchmarks = run.get("benchmarks", [])
+        versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "mindspore") if k in env)
+        lines += [f"### `{path.name}`", "",
+                  f"Measured {str(run.get('datetime', ''))[:16]} on {env.get('cpu_model', '?')} "
+                  f"({env.get('cpu_count', '?')} logical CPUs){', ' + env['device_name'] if 'device_name' in env else ''}; "
+                  f"{versions}; git {env.get('git_commit', '?')}; {len(benchmarks)} benchmarks.", ""]
+        groups: dict[str, list[dict]] = {}
+        for bench in benchmarks:
+            groups.setdefault(bench.get("group") or "?", []).append(bench)
+        for group, items in sorted(groups.items()):
+            base = next((b["stats"]["median"] for b in items if b["extra_info"].get("variant") == BASELINE), None)
+            rows = [[b["extra_info"].get("variant", b["name"]), number(b["stats"]["median"] * 1e6, 0),
+                     number(b["stats"]["min"] * 1e6, 0), number(b["stats"]["iqr"] * 1e6, 0), b["stats"]["rounds"],
+                     number(b["stats"]["median"] / base, 2) if base else "-"] for b in items]
+            lines += [f"#### {group}", "", table(["variant", "median µs", "min µs", "IQR µs", "rounds", "× STE"],
+                                                  rows), ""]
+    return "\n".join(lines)
