@@ -73,9 +73,11 @@ class Backend(ABC):
     checkpoint_suffix: ClassVar[str]
 
     @staticmethod
-    @abstractmethod
     def unavailable_reason() -> str | None:
-        """None when the framework imports here, else why not (one line)."""
+        """None when the framework is usable here, else why not (one line). A backend module
+        imports its framework at the top, so a missing framework surfaces as the ImportError
+        the registry reports; override for subtler reasons."""
+        return None
 
     @staticmethod
     @abstractmethod

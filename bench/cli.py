@@ -48,8 +48,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint; prints the model zoo's result dict",
-                       description="Evaluate a run directory or checkpoint on all 10,000 test images and print "
-                                   "{'Validation-Loss': ..., 'Top1-Acc': ..., 'Top5-Acc': ...}. Also accepts the "
+                       description="Evaluate a run directory or checkpoint on the test split and print "
+                                   "{'Validation-Loss': ..., 'Top1-Acc': ..., 'Top5-Acc': ...}: all 10,000 images "
+                                   "unless the run's spec (or data.test_subset=K) says otherwise. Also accepts the "
                                    "model zoo's eval.py arguments.")
     p.add_argument("checkpoint", nargs="?", type=Path, help="run directory or .pt/.ckpt file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="spec fields for a bare checkpoint")

@@ -90,10 +90,6 @@ class MindSporeBackend(Backend):
     checkpoint_suffix = ".ckpt"
 
     @staticmethod
-    def unavailable_reason() -> str | None:
-        return None  # this module imported mindspore at the top; an ImportError is reported by the registry
-
-    @staticmethod
     def unsupported_reason(spec: Spec) -> str | None:
         if spec.device == "cuda":
             reason = gpu_unavailable_reason()

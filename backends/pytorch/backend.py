@@ -67,10 +67,6 @@ class TorchBackend(Backend):
     checkpoint_suffix = ".pt"
 
     @staticmethod
-    def unavailable_reason() -> str | None:
-        return None  # this module imported torch at the top; an ImportError is reported by the registry
-
-    @staticmethod
     def unsupported_reason(spec: Spec) -> str | None:
         if spec.device == "cuda" and not torch.cuda.is_available():
             return f"device 'cuda' requested but this PyTorch {torch.__version__} sees no CUDA GPU"
