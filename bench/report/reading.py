@@ -23,6 +23,11 @@ METHOD = ("A top-1 difference counts as resolved when it exceeds twice the large
           "error sqrt(p(1-p)/N_test) of a single run.")
 
 
+SINGLE_SEED = ("Cells run with one seed: there, \"resolved\" means beyond the test-set sampling noise only. The "
+               "seed-to-seed spread of training itself, which such a run does not measure, is often larger on short "
+               "budgets; rerun with SEEDS=0,1,2 before ranking estimators on these numbers.")
+
+
 def threshold(a: pd.Series, b: pd.Series) -> float:
     return RESOLUTION * max(a["top1_unc"], b["top1_unc"])
 
@@ -62,6 +67,8 @@ def reading(agg: pd.DataFrame) -> list[str]:
     if both:
         lines.append("Between backends (same spec): " + "; ".join(both) + ".")
     lines.append(METHOD)
+    if (done["runs"] < 2).any():
+        lines.append(SINGLE_SEED)
     return lines
 
 
