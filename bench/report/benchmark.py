@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.benchmark import load_estimator_variants
+from bench.benchmark import GROUP_KEYS, group_id, load_estimator_variants, load_suite
+from bench.errors import UserError
 from bench.report.markdown import number, table
 
 MODEL_ZOO_STEP_S = 0.27  # FDA-BNN README: 0.27 s/step, 350 min, "GPU", MindSpore 1.3, batch 128
@@ -129,6 +130,16 @@ def _targets(runs: pd.DataFrame, device: str) -> list[str]:
     return lines
 
 
+def _unmeasured_groups(suite: str, runs: pd.DataFrame) -> list[str]:
+    """The suite file's groups that have no record here (an interrupted or budget-cut run)."""
+    try:
+        groups = load_suite(suite)["groups"]
+    except UserError:
+        return []
+    seen = {group_id({k: r[f"group.{k}"] for k in GROUP_KEYS}) for _, r in runs.iterrows()}
+    return [group_id(g) for g in groups if group_id(g) not in seen]
+
+
 def step_time_section(bench: pd.DataFrame) -> str:
     if bench.empty:
         return ""
@@ -144,13 +155,17 @@ def step_time_section(bench: pd.DataFrame) -> str:
              "FDA-BNN on an unnamed GPU with MindSpore 1.3, batch 128.", ""]
     if not (bench["device"] == "cuda").any():
         lines += ["No GPU numbers: the store holds no records of the `gpu` suite. `make bench-gpu` on a machine "
-                  "with CUDA adds them (it runs unchanged there; see README).", ""]
+                  "with CUDA adds them; it is written to run there unchanged but has not been run on a GPU yet.", ""]
     for suite, runs in bench.groupby("suite", sort=True):
         device = str(runs["device"].iloc[0])
         lines += [f"### Suite `{suite}` ({device})", "", f"Hardware and software: {_hardware(runs)}.", ""]
         targets = _targets(runs, device)
         if targets:
             lines += ["Targets:", ""] + [f"- {t}" for t in targets] + [""]
+        missing = _unmeasured_groups(str(suite), runs)
+        if missing:
+            lines += [f"Not measured in this store: {', '.join(missing)}. Running the suite again measures them "
+                      "(measured groups are skipped).", ""]
         runs = runs.assign(_group=runs.apply(_group_name, axis=1))
         for name, group in runs.groupby("_group", sort=False):
             lines += [f"#### {name}", "", _group_table(group), ""]
