@@ -23,8 +23,9 @@ import numpy as np
 
 import backends
 from bench.errors import UserError
-from bench.evaluation import SUFFIX_BACKEND
 from bench.spec import Spec
+
+SUFFIX_BACKEND = {".pt": "torch", ".pth": "torch", ".ckpt": "mindspore"}  # checkpoint suffix -> backend
 
 
 def _backend_of(path: Path) -> str:
