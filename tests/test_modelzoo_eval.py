@@ -35,7 +35,7 @@ def test_model_zoo_checkpoint_and_layout_evaluate_alike_in_both_frameworks(tmp_p
     write_binary_batches(data_root, random_splits(per_class=3))  # test batch in cifar-10-verify-bin
     env = {"FDABNN_CACHE": str(tmp_path / "cache"), "FDABNN_RESULTS": str(tmp_path / "results")}
 
-    zoo = _fdabnn("eval", "--dataset_path", str(data_root / "cifar-10-verify-bin"), "--platform", "CPU",
+    zoo = _fdabnn("eval", "--dataset_path", str(data_root), "--platform", "CPU",
                   "--checkpoint_path", str(zoo_ckpt), env=env)
     assert zoo.returncode == 0, zoo.stderr
     ms_result = ast.literal_eval(zoo.stdout.strip().splitlines()[-1])
