@@ -74,3 +74,4 @@ bench-micro: setup
 	mkdir -p results/micro
 	$(VENV)/bin/pytest tests/micro -m micro --benchmark-enable --benchmark-only \
 		--benchmark-json=results/micro/estimators-$(MICRO_TAG).json --benchmark-columns=min,median,iqr,rounds
+	$(PY) -m bench.cli summary

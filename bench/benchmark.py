@@ -240,7 +240,8 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
                 if _existing_status(directory, group, label) is None:
                     _write_outcome(directory, suite, group, label, "failed",
                                    f"group process exited with status {proc.returncode}")
-    console.print(results_table(directory))
+    for table in results_tables(directory):
+        console.print(table)
     console.print(f"records: {directory}  ({time.perf_counter() - start:.0f} s)")
     return 1 if failures else 0
 
@@ -273,24 +274,30 @@ def load_records(directory: Path) -> list[dict[str, Any]]:
     return records
 
 
-def results_table(directory: Path) -> Table:
-    table = Table(title=f"step time, {directory.name}")
-    for column in ("group", "case", "status", "median ms", "p90 ms", "img/s", "x STE", "data share"):
-        table.add_column(column)
+def results_tables(directory: Path) -> list[Table]:
+    """One table per group (titled with it), cases in the order their records sort."""
     records = load_records(directory)
-    ste = {json.dumps(r["group"], sort_keys=True): r["timing"]["median_ms"]
-           for r in records if r["case"] == "ste" and r.get("status") == "ok"}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        gid = group_id(r["group"])
-        if r.get("status") != "ok":
-            table.add_row(gid, r["case"], r.get("status", "?"), "", "", "", "", "")
-            continue
-        t = r["timing"]
-        base = ste.get(json.dumps(r["group"], sort_keys=True))
-        table.add_row(gid, r["case"], "ok", f"{t['median_ms']:.2f}", f"{t['p90_ms']:.2f}", f"{t['images_per_s']:.0f}",
-                      f"{t['median_ms'] / base:.2f}" if base else "",
-                      f"{r['data_share']:.1%}" if r.get("data_share") is not None else "")
-    return table
+        groups.setdefault(json.dumps(r["group"], sort_keys=True), []).append(r)
+    tables = []
+    for key, rows in groups.items():
+        table = Table(title=f"{directory.name}: {group_id(rows[0]['group'])}")
+        table.add_column("case", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        for column in ("median ms", "p90 ms", "img/s", "x STE", "data share"):
+            table.add_column(column, justify="right", no_wrap=True)
+        base = next((r["timing"]["median_ms"] for r in rows if r["case"] == "ste" and r.get("status") == "ok"), None)
+        for r in rows:
+            if r.get("status") != "ok":
+                table.add_row(r["case"], r.get("status", "?"), "", "", "", "", "")
+                continue
+            t = r["timing"]
+            table.add_row(r["case"], "ok", f"{t['median_ms']:.2f}", f"{t['p90_ms']:.2f}", f"{t['images_per_s']:.0f}",
+                          f"{t['median_ms'] / base:.2f}" if base else "",
+                          f"{r['data_share']:.1%}" if r.get("data_share") is not None else "")
+        tables.append(table)
+    return tables
 
 
 def _worker(job_json: str) -> int:

@@ -95,6 +95,9 @@ class DataSpec(_Strict):
 
 class RuntimeSpec(_Strict):
     compile: bool = False  # torch.compile (PyTorch only)
+    # PyTorch: each estimator's backward as one compiled kernel (backends/pytorch/estimators/core.py);
+    # MindSpore's graph mode always compiles it with the step
+    fused_estimators: bool = True
     mode: Literal["graph", "pynative"] = "graph"  # MindSpore execution mode
     channels_last: bool = True  # PyTorch on CUDA
     deterministic: bool = True
@@ -152,6 +155,7 @@ ALIASES = {
     "scaling": "model.scaling",
     "subset": "data.subset",
     "compile": "runtime.compile",
+    "fused": "runtime.fused_estimators",
     "mode": "runtime.mode",
 }
 

@@ -32,7 +32,7 @@ def test_model_zoo_checkpoint_and_layout_evaluate_alike_in_both_frameworks(tmp_p
     ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in state.items()], str(zoo_ckpt))
 
     data_root = tmp_path / "cifar10"
-    write_binary_batches(data_root, random_splits(per_class=3))  # test batch in cifar-10-verify-bin
+    write_binary_batches(data_root, random_splits(per_class=3), "cifar-10-verify-bin")  # the model zoo's split
     env = {"FDABNN_CACHE": str(tmp_path / "cache"), "FDABNN_RESULTS": str(tmp_path / "results")}
 
     zoo = _fdabnn("eval", "--dataset_path", str(data_root), "--platform", "CPU",
@@ -40,6 +40,11 @@ def test_model_zoo_checkpoint_and_layout_evaluate_alike_in_both_frameworks(tmp_p
     assert zoo.returncode == 0, zoo.stderr
     ms_result = ast.literal_eval(zoo.stdout.strip().splitlines()[-1])
     assert list(ms_result) == ["Validation-Loss", "Top1-Acc", "Top5-Acc"]
+    # the model zoo's eval also takes the test folder itself (test-only: nothing else is needed)
+    bare = _fdabnn("eval", "--dataset_path", str(data_root / "cifar-10-verify-bin"), "--platform", "CPU",
+                   "--checkpoint_path", str(zoo_ckpt), env={**env, "CIFAR10_ROOT": "/nonexistent"})
+    assert bare.returncode == 0, bare.stderr
+    assert ast.literal_eval(bare.stdout.strip().splitlines()[-1]) == ms_result
 
     converted = _fdabnn("convert", str(zoo_ckpt), str(tmp_path / "fdabnn.pt"), env=env)
     assert converted.returncode == 0, converted.stderr

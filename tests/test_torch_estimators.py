@@ -35,13 +35,28 @@ def _input_grad(estimator: torch.nn.Module, x: torch.Tensor, grad_out: torch.Ten
     return x.grad
 
 
+FUSED = pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+
+
+@FUSED
 @pytest.mark.parametrize(("name", "spec", "kwargs"), CASES, ids=IDS)
-def test_input_gradient_matches_numpy_reference(name, spec, kwargs):
+def test_input_gradient_matches_numpy_reference(name, spec, kwargs, fused):
     rng = np.random.default_rng(0)
     grad_out = rng.normal(size=X.shape).astype(np.float32)
-    grad = _input_grad(make_estimator(spec), torch.from_numpy(X), torch.from_numpy(grad_out))
+    grad = _input_grad(make_estimator(spec, fused), torch.from_numpy(X), torch.from_numpy(grad_out))
     expected = grad_out.astype(np.float64) * ref.pseudo_grad(name, X, **kwargs)
     np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(128, 16, 32, 32), (7, 64, 8, 8), (64, 576)])
+def test_fused_backward_matches_eager_on_every_shape(shape):
+    """One dynamic-shape kernel serves activation- and weight-shaped tensors alike."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2)) * 1.5
+    grad_out = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    for spec in (EstimatorSpec(name="ste"), EstimatorSpec(name="fda", n=9), EstimatorSpec(name="fda", n=64)):
+        fused = _input_grad(make_estimator(spec, fused=True), x, grad_out)
+        eager = _input_grad(make_estimator(spec, fused=False), x, grad_out)
+        torch.testing.assert_close(fused, eager, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(("name", "spec", "kwargs"), CASES, ids=IDS)
@@ -74,16 +89,17 @@ def test_fda_sum_form_masks_terms_above_n():
         est.set_n(19)
 
 
+@FUSED
 @pytest.mark.parametrize(("name", "spec", "kwargs"), CASES, ids=IDS)
-def test_bf16_autocast_keeps_fp32_estimator_arithmetic(name, spec, kwargs):
+def test_bf16_autocast_keeps_fp32_estimator_arithmetic(name, spec, kwargs, fused):
     """Under bf16 autocast, x and grad are bf16; the pseudo-gradient must be the fp32 one rounded
     once to bf16 at the end, which bf16 arithmetic (e.g. cos of a bf16 argument) would not give."""
     x16 = torch.from_numpy(X).bfloat16()
     g16 = torch.from_numpy(np.random.default_rng(1).normal(size=X.shape).astype(np.float32)).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        grad = _input_grad(make_estimator(spec), x16, g16)
+        grad = _input_grad(make_estimator(spec, fused), x16, g16)
     assert grad.dtype == torch.bfloat16
-    fp32 = _input_grad(make_estimator(spec), x16.float(), g16.float())
+    fp32 = _input_grad(make_estimator(spec, fused), x16.float(), g16.float())
     torch.testing.assert_close(grad, fp32.bfloat16(), rtol=0, atol=0)
 
 
@@ -95,20 +111,22 @@ def test_fda_bf16_arithmetic_would_differ():
     assert not torch.equal(in_bf16, in_fp32)
 
 
+@FUSED
 @pytest.mark.parametrize(("name", "spec", "kwargs"), CASES, ids=IDS)
-def test_backward_leaves_grad_output_unchanged(name, spec, kwargs):
+def test_backward_leaves_grad_output_unchanged(name, spec, kwargs, fused):
     x = torch.from_numpy(X).requires_grad_(True)
     grad_out = torch.linspace(-1, 1, len(X))
     kept = grad_out.clone()
-    make_estimator(spec)(x).backward(grad_out)
+    make_estimator(spec, fused)(x).backward(grad_out)
     torch.testing.assert_close(grad_out, kept, rtol=0, atol=0)
 
 
-def test_fda_n_change_under_compile_neither_recompiles_nor_breaks_the_graph():
+@FUSED
+def test_fda_n_change_under_compile_neither_recompiles_nor_breaks_the_graph(fused):
     from torch._dynamo.testing import CompileCounter
 
     torch.compiler.reset()
-    est = FdaSign(n=9)
+    est = FdaSign(n=9, fused=fused)
     counter = CompileCounter()
 
     def grad_of(x: torch.Tensor) -> torch.Tensor:

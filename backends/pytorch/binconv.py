@@ -34,11 +34,11 @@ class BinConv2d(nn.Conv2d):
     """3x3, padding 1, no bias; binarised weights and inputs (see module docstring)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, estimator: EstimatorSpec,
-                 noise: NoiseSpec, scaling: Scaling = "layer"):
+                 noise: NoiseSpec, scaling: Scaling = "layer", fused_estimators: bool = False):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
         self.scaling = scaling
-        self.sign_w = make_estimator(estimator)
-        self.sign_a = make_estimator(estimator)
+        self.sign_w = make_estimator(estimator, fused_estimators)
+        self.sign_a = make_estimator(estimator, fused_estimators)
         self.noise_w: NoiseAdaptation | None = None
         self.noise_a: NoiseAdaptation | None = None
         if noise.enabled:

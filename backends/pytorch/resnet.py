@@ -44,9 +44,11 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.out_channels, self.stride = out_channels, stride
         # registration order = the model zoo's parameter order: conv1, bn1, conv2, bn2, relu1, relu2
-        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec.estimator, spec.noise, spec.model.scaling)
+        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec.estimator, spec.noise, spec.model.scaling,
+                               spec.runtime.fused_estimators)
         self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec.estimator, spec.noise, spec.model.scaling)
+        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec.estimator, spec.noise, spec.model.scaling,
+                               spec.runtime.fused_estimators)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.relu1 = nn.PReLU(num_parameters=1, init=0.25)
         self.relu2 = nn.PReLU(num_parameters=1, init=0.25)

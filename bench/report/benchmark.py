@@ -19,6 +19,7 @@ from bench.report.markdown import number, table
 MODEL_ZOO_STEP_S = 0.27  # FDA-BNN README: 0.27 s/step, 350 min, "GPU", MindSpore 1.3, batch 128
 FDA_CLOSED = ["fda-n1", "fda-n9", "fda-n18", "fda-n64"]
 FDA_SUM = ["fda-n1-sum", "fda-n9-sum", "fda-n18-sum", "fda-n64-sum"]
+UNFUSED = ["ste-unfused", "fda-n9-unfused"]  # runtime.fused_estimators = false
 
 
 def benchmark_frame(root: Path) -> pd.DataFrame:
@@ -112,10 +113,19 @@ def _targets(runs: pd.DataFrame, device: str) -> list[str]:
                 lines.append("Term-sum form for comparison: "
                              + ", ".join(f"{c} {v / ste:.2f}×" for c, v in sums.items() if v)
                              + " (grows with n; the closed form does not).")
+            unfused = {c: _median(runs, "torch", "fp32", 128, False, c) for c in UNFUSED}
+            if any(unfused.values()):
+                lines.append("The same estimators with their backward op by op instead of one fused kernel "
+                             "(runtime.fused_estimators = false): "
+                             + ", ".join(f"{c} {v / ste:.2f}×" for c, v in unfused.items() if v)
+                             + " the fused STE.")
         ms, pt = _median(runs, "mindspore", "fp32", 128, False, "ste"), ste
         if ms and pt:
             lines.append(f"MindSpore vs PyTorch, STE fp32 batch 128 on this CPU (target ≤ 2×): {ms:.0f} ms vs "
-                         f"{pt:.0f} ms = {ms / pt:.1f}× — {'met' if ms / pt <= 2 else 'missed'}.")
+                         f"{pt:.0f} ms = {ms / pt:.1f}× — {'met' if ms / pt <= 2 else 'missed'}. What the suite "
+                         "sets for MindSpore is in the README (oneDNN ISA cap, kernel threads, graph mode); the "
+                         "kernels' own speed, layer by layer against PyTorch's, is in the `layers-` tables of the "
+                         "micro-benchmarks below.")
     else:
         target = _median(runs, "torch", "bf16", 128, True, "fda-n9+noise")
         if target:

@@ -2,7 +2,9 @@
 (`make bench-micro` writes results/micro/estimators-<cpu|gpu>.json).
 
 One table per tensor shape and backend/device: each estimator variant's median forward+backward
-time and its ratio to the clipped STE measured in the same run.
+time and its ratio to the clipped STE measured in the same run. The layer benchmarks (groups
+`layers-...`: a convolution, BatchNorm, PReLU on one tensor) compare the frameworks instead, each
+row against PyTorch's time in the same run.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from bench.report.markdown import number, table
 
 BASELINE = "ste-clip1"
+LAYER_BASELINE = "torch"
 
 
 def micro_section(root: Path) -> str:
@@ -28,7 +31,9 @@ def micro_section(root: Path) -> str:
              "Forward (sign) plus backward (the estimator's pseudo-gradient) of one estimator on one tensor, timed by "
              "pytest-benchmark (`make bench-micro`; device synchronised inside the timed function). Median of all "
              "rounds; × STE is relative to the clipped STE on the same tensor in the same run. Activation shapes are "
-             "ResNet-20's stage 1 and stage 3 at batch 128.", ""]
+             "ResNet-20's stage 1 and stage 3 at batch 128. The `layers-` tables time one layer's forward and backward "
+             "(3x3 convolution, training-mode BatchNorm, PReLU) in each framework at one kernel thread per core: "
+             "where a MindSpore train step's extra time goes.", ""]
     for path, run in runs:
         env = run.get("machine_info", {}).get("fdabnn", {})
         benchmarks = run.get("benchmarks", [])
@@ -41,10 +46,12 @@ def micro_section(root: Path) -> str:
         for bench in benchmarks:
             groups.setdefault(bench.get("group") or "?", []).append(bench)
         for group, items in sorted(groups.items()):
-            base = next((b["stats"]["median"] for b in items if b["extra_info"].get("variant") == BASELINE), None)
+            layers = group.startswith("layers-")
+            baseline, ratio = (LAYER_BASELINE, "× PyTorch") if layers else (BASELINE, "× STE")
+            base = next((b["stats"]["median"] for b in items if b["extra_info"].get("variant") == baseline), None)
             rows = [[b["extra_info"].get("variant", b["name"]), number(b["stats"]["median"] * 1e6, 0),
                      number(b["stats"]["min"] * 1e6, 0), number(b["stats"]["iqr"] * 1e6, 0), b["stats"]["rounds"],
                      number(b["stats"]["median"] / base, 2) if base else "-"] for b in items]
-            lines += [f"#### {group}", "", table(["variant", "median µs", "min µs", "IQR µs", "rounds", "× STE"],
-                                                  rows), ""]
+            lines += [f"#### {group}", "", table(["backend" if layers else "variant", "median µs", "min µs",
+                                                  "IQR µs", "rounds", ratio], rows), ""]
     return "\n".join(lines)

@@ -17,7 +17,8 @@ call, with nothing carried from one call to the next:
   `ms.runtime.synchronize()`: MindSpore returns from a call before the kernels ran, on CPU too.
 
 Estimators: ste (clip 1), ste identity (clip None), approx_sign, fda closed form and fda term sum,
-n in {1, 9, 18, 64}; on activation-shaped (128x16x32x32, 128x64x8x8) and weight-shaped (64x64x3x3,
+n in {1, 9, 18, 64}, op by op; in PyTorch also ste, fda closed n in {9, 64} and the n=64 sum with the
+fused backward training uses by default (one compiled kernel, compiled in the untimed first call); on activation-shaped (128x16x32x32, 128x64x8x8) and weight-shaped (64x64x3x3,
 16x16x3x3) float32 tensors x = 1.5 * N(0, 1) (about half of them outside [-1, 1], where ste and fda
 zero the gradient) with g = N(0, 1). Results are grouped per (backend, device, shape), so each table
 compares the estimators on one tensor; extra_info records what was measured and with which versions.
@@ -30,7 +31,6 @@ MindSpore fixes its device once per process: mindspore-cuda skips when mindspore
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import time
@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from targets import TARGETS, Target, marks, mindspore_ready, torch_ready
+
 from bench import estimator_reference as ref
 from bench.spec import EstimatorSpec
 
@@ -52,6 +54,7 @@ FDA_NS = (1, 9, 18, 64)
 class Variant:
     tag: str
     spec: EstimatorSpec
+    fused: bool = False  # PyTorch: the backward as one compiled kernel (MindSpore: not a variant)
 
 
 @dataclass(frozen=True)
@@ -64,22 +67,17 @@ class Shape:
         return ("act" if self.role == "activation" else "w") + "x".join(map(str, self.dims))
 
 
-@dataclass(frozen=True)
-class Target:
-    backend: str  # "torch" | "mindspore" (bench.spec.BACKENDS)
-    device: str  # "cpu" | "cuda" (bench.spec.DEVICES)
-
-    @property
-    def tag(self) -> str:
-        return f"{self.backend}-{self.device}"
-
-
 VARIANTS = (
     Variant("ste-clip1", EstimatorSpec(name="ste", clip=1.0)),
     Variant("ste-identity", EstimatorSpec(name="ste", clip=None)),
     Variant("approx_sign", EstimatorSpec(name="approx_sign")),
     *(Variant(f"fda-closed-n{n}", EstimatorSpec(name="fda", n=n, form="closed")) for n in FDA_NS),
     *(Variant(f"fda-sum-n{n}", EstimatorSpec(name="fda", n=n, form="sum")) for n in FDA_NS),
+    # what training uses by default in PyTorch (runtime.fused_estimators)
+    Variant("ste-clip1-fused", EstimatorSpec(name="ste", clip=1.0), fused=True),
+    Variant("fda-closed-n9-fused", EstimatorSpec(name="fda", n=9, form="closed"), fused=True),
+    Variant("fda-closed-n64-fused", EstimatorSpec(name="fda", n=64, form="closed"), fused=True),
+    Variant("fda-sum-n64-fused", EstimatorSpec(name="fda", n=64, form="sum"), fused=True),
 )
 SHAPES = (
     Shape("activation", (128, 16, 32, 32)),  # ResNet-20 stage 1 at batch 128
@@ -87,13 +85,7 @@ SHAPES = (
     Shape("weight", (64, 64, 3, 3)),
     Shape("weight", (16, 16, 3, 3)),
 )
-TARGETS = (Target("torch", "cpu"), Target("torch", "cuda"), Target("mindspore", "cpu"), Target("mindspore", "cuda"))
 GUARD_SHAPE = Shape("activation", (2, 3, 4, 5))
-
-
-def _marks(target: Target) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.mindspore] if target.backend == "mindspore" else []
-    return marks + ([pytest.mark.gpu] if target.device == "cuda" else [])
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -122,20 +114,11 @@ class Case:
     info: dict[str, Any]
 
 
-def _require(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
-
-
 def _torch_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str) -> Case:
-    _require("torch")
-    import torch
-
+    torch = torch_ready(device)
     from backends.pytorch.estimators import make_estimator
 
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip(f"CUDA is not available to torch {torch.__version__}")
-    est = make_estimator(variant.spec).to(device)
+    est = make_estimator(variant.spec, variant.fused).to(device)
     x = torch.from_numpy(x_np).to(device).requires_grad_(True)
     g = torch.from_numpy(g_np).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else None
@@ -148,38 +131,17 @@ def _torch_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: st
         return y, dx
 
     info = {
-        "framework": "torch", "framework_version": torch.__version__, "mode": "eager",
+        "framework": "torch", "framework_version": torch.__version__,
+        "mode": "eager, fused backward" if variant.fused else "eager",
         "threads": torch.get_num_threads(),
         "device_name": torch.cuda.get_device_name() if device == "cuda" else None,
     }
     return Case(step, lambda t: t.detach().cpu().numpy(), info)
 
 
-_MS_TARGETS = {"cpu": "CPU", "cuda": "GPU"}
-_MS_SYNC_PRIMED = False
-
-
 def _mindspore_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str, jit: bool = True) -> Case:
-    _require("mindspore")
-    import mindspore as ms
-
+    ms = mindspore_ready(device)
     from backends.mindspore.estimators import make_estimator
-
-    if device == "cuda" and not ms.device_context.gpu.is_available():
-        pytest.skip(f"mindspore {ms.__version__} loaded no GPU plugin in this process")
-    current = ms.get_context("device_target")
-    if current != _MS_TARGETS[device]:
-        try:
-            ms.set_device(_MS_TARGETS[device])
-        except RuntimeError as exc:
-            pytest.skip(f"MindSpore fixes its device once per process (here {current}): run the mindspore-{device} "
-                        f"benchmarks in a process of their own, e.g. with -k mindspore-{device} ({exc})")
-    # ms.runtime.synchronize() (2.10) returns at once the first time it is called on CPU, logging "CPU device
-    # is not supported", and waits for the device every later call: spend that first call here.
-    global _MS_SYNC_PRIMED
-    if not _MS_SYNC_PRIMED:
-        ms.runtime.synchronize()
-        _MS_SYNC_PRIMED = True
 
     est = make_estimator(variant.spec)
     x, g = ms.Tensor(x_np), ms.Tensor(g_np)
@@ -230,11 +192,15 @@ def check_result(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, y: np.nda
 
 # ---- the benchmarks ----------------------------------------------------------------------------
 
+def variants_of(target: Target) -> list[Variant]:
+    return [v for v in VARIANTS if target.backend == "torch" or not v.fused]
+
+
 MICRO_PARAMS = [
-    pytest.param(target, variant, shape, id=f"{target.tag}-{variant.tag}-{shape.tag}", marks=_marks(target))
+    pytest.param(target, variant, shape, id=f"{target.tag}-{variant.tag}-{shape.tag}", marks=marks(target))
     for target in TARGETS
     for shape in SHAPES
-    for variant in VARIANTS
+    for variant in variants_of(target)
 ]
 
 
@@ -259,6 +225,7 @@ def test_estimator_forward_backward(benchmark, target: Target, variant: Variant,
         "form": spec.form if spec.name == "fda" else None,
         "omega": spec.omega if spec.name == "fda" else None,
         "clip": spec.clip if spec.name == "ste" else None,
+        "fused": variant.fused,
         "role": shape.role,
         "shape": list(shape.dims),
         "numel": math.prod(shape.dims),
@@ -279,12 +246,12 @@ def test_estimator_forward_backward(benchmark, target: Target, variant: Variant,
 GUARD_JIT = ("fda-closed-n9", "fda-sum-n9")
 
 
-@pytest.mark.parametrize("target", [pytest.param(t, id=t.tag, marks=_marks(t)) for t in TARGETS])
+@pytest.mark.parametrize("target", [pytest.param(t, id=t.tag, marks=marks(t)) for t in TARGETS])
 def test_benchmarked_callables_compute_the_pseudo_gradient(target: Target) -> None:
     """Each benchmarked callable once on a small tensor against the NumPy reference (check_result)."""
     x_np, g_np = make_inputs(GUARD_SHAPE)
     assert (np.abs(x_np) > 1).any() and (np.abs(x_np) < 1).any()
-    runs = [(variant, target.backend == "torch") for variant in VARIANTS]
+    runs = [(variant, target.backend == "torch") for variant in variants_of(target)]
     if target.backend == "mindspore":
         runs += [(variant, True) for variant in VARIANTS if variant.tag in GUARD_JIT]
     for variant, jit in runs:

@@ -24,9 +24,10 @@ def estimator_class(name: str) -> type[SteSign] | type[ApproxSign] | type[FdaSig
     return ESTIMATORS[name]
 
 
-def make_estimator(spec: EstimatorSpec) -> nn.Module:
-    """A fresh estimator module configured by spec (clip, n, omega, form)."""
-    return estimator_class(spec.name).from_spec(spec)
+def make_estimator(spec: EstimatorSpec, fused: bool = False) -> nn.Module:
+    """A fresh estimator module configured by spec (clip, n, omega, form); fused: its backward as one
+    compiled kernel (core.BackwardKernel), else op by op."""
+    return estimator_class(spec.name).from_spec(spec, fused)
 
 
 __all__ = ["ESTIMATORS", "ApproxSign", "FdaSign", "SteSign", "estimator_class", "make_estimator"]

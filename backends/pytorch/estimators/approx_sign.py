@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from backends.pytorch.estimators.core import binary_sign, scaled_grad
+from backends.pytorch.estimators.core import BackwardKernel, binary_sign, scaled
 from bench.spec import EstimatorSpec
 
 
@@ -20,24 +20,39 @@ def approx_sign_pseudo_grad(x: Tensor) -> Tensor:
     return torch.clamp(2 - 2 * x.abs(), min=0)
 
 
+def approx_sign_backward(grad_output: Tensor, x: Tensor) -> Tensor:
+    return scaled(grad_output, x, approx_sign_pseudo_grad(x.float()))
+
+
+APPROX_SIGN_BACKWARD = BackwardKernel.of(approx_sign_backward)
+
+
 class ApproxSignFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, fused: bool) -> Tensor:
         ctx.save_for_backward(x)
+        ctx.fused = fused
         return binary_sign(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> Tensor:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
-        return scaled_grad(grad_output, x, approx_sign_pseudo_grad)
+        return APPROX_SIGN_BACKWARD(ctx.fused, grad_output, x), None
 
 
 class ApproxSign(nn.Module):
     """sign with Bi-Real Net's piecewise-linear pseudo-gradient."""
 
+    def __init__(self, fused: bool = False):
+        super().__init__()
+        self.fused = fused
+
     @classmethod
-    def from_spec(cls, spec: EstimatorSpec) -> "ApproxSign":
-        return cls()
+    def from_spec(cls, spec: EstimatorSpec, fused: bool = False) -> "ApproxSign":
+        return cls(fused)
 
     def forward(self, x: Tensor) -> Tensor:
-        return ApproxSignFunction.apply(x)
+        return ApproxSignFunction.apply(x, self.fused)
+
+    def extra_repr(self) -> str:
+        return f"fused={self.fused}"

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from backends.pytorch.estimators.core import binary_sign, scaled_grad
+from backends.pytorch.estimators.core import BackwardKernel, binary_sign, scaled
 from bench.spec import EstimatorSpec
 
 Form = Literal["closed", "sum"]
@@ -50,29 +50,43 @@ def fda_pseudo_grad_sum(x: Tensor, n: Tensor | int, omega: float, n_max: int) ->
     return torch.where(x.abs() <= 1, (4 * omega / math.pi) * total, 0.0)
 
 
+def fda_backward_closed(grad_output: Tensor, x: Tensor, n: Tensor, omega: float) -> Tensor:
+    return scaled(grad_output, x, fda_pseudo_grad_closed(x.float(), n, omega))
+
+
+def fda_backward_sum(grad_output: Tensor, x: Tensor, n: Tensor, omega: float, n_max: int) -> Tensor:
+    return scaled(grad_output, x, fda_pseudo_grad_sum(x.float(), n, omega, n_max))
+
+
+FDA_BACKWARD_CLOSED = BackwardKernel.of(fda_backward_closed)
+FDA_BACKWARD_SUM = BackwardKernel.of(fda_backward_sum)
+
+
 class FdaSignFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, n: Tensor, omega: float, form: Form, n_max: int) -> Tensor:
+    def forward(ctx: Any, x: Tensor, n: Tensor, omega: float, form: Form, n_max: int, fused: bool) -> Tensor:
         ctx.save_for_backward(x, n)
-        ctx.omega, ctx.form, ctx.n_max = omega, form, n_max
+        ctx.omega, ctx.form, ctx.n_max, ctx.fused = omega, form, n_max, fused
         return binary_sign(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None, None]:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None, None, None]:
         x, n = ctx.saved_tensors
         if ctx.form == "closed":
-            grad = scaled_grad(grad_output, x, lambda v: fda_pseudo_grad_closed(v, n, ctx.omega))
+            grad = FDA_BACKWARD_CLOSED(ctx.fused, grad_output, x, n, ctx.omega)
         else:
-            grad = scaled_grad(grad_output, x, lambda v: fda_pseudo_grad_sum(v, n, ctx.omega, ctx.n_max))
-        return grad, None, None, None, None
+            grad = FDA_BACKWARD_SUM(ctx.fused, grad_output, x, n, ctx.omega, ctx.n_max)
+        return grad, None, None, None, None, None
 
 
 class FdaSign(nn.Module):
     """sign with the FDA pseudo-gradient of n+1 Fourier terms at frequency omega."""
 
-    def __init__(self, n: int = 9, omega: float = 0.1, form: Form = "closed", n_max: int | None = None):
+    def __init__(self, n: int = 9, omega: float = 0.1, form: Form = "closed", n_max: int | None = None,
+                 fused: bool = False):
         super().__init__()
         self.omega = omega
+        self.fused = fused
         self.form = form
         self.n_max = n if n_max is None else n_max
         self.n_value = n
@@ -80,8 +94,8 @@ class FdaSign(nn.Module):
         self.set_n(n)
 
     @classmethod
-    def from_spec(cls, spec: EstimatorSpec) -> "FdaSign":
-        return cls(spec.n, spec.omega, spec.form, spec.n if spec.n_end is None else spec.n_end)
+    def from_spec(cls, spec: EstimatorSpec, fused: bool = False) -> "FdaSign":
+        return cls(spec.n, spec.omega, spec.form, spec.n if spec.n_end is None else spec.n_end, fused)
 
     def set_n(self, n: int) -> None:
         if n < 0:
@@ -92,7 +106,7 @@ class FdaSign(nn.Module):
         self.n.fill_(float(n))
 
     def forward(self, x: Tensor) -> Tensor:
-        return FdaSignFunction.apply(x, self.n, self.omega, self.form, self.n_max)
+        return FdaSignFunction.apply(x, self.n, self.omega, self.form, self.n_max, self.fused)
 
     def extra_repr(self) -> str:
-        return f"n={self.n_value}, omega={self.omega}, form={self.form!r}, n_max={self.n_max}"
+        return f"n={self.n_value}, omega={self.omega}, form={self.form!r}, n_max={self.n_max}, fused={self.fused}"

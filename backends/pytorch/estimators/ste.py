@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from backends.pytorch.estimators.core import binary_sign, scaled_grad
+from backends.pytorch.estimators.core import BackwardKernel, binary_sign, scaled
 from bench.spec import EstimatorSpec
 
 
@@ -22,36 +22,43 @@ def ste_pseudo_grad(x: Tensor, clip: float | None) -> Tensor:
     return (x.abs() <= clip).to(x.dtype)
 
 
+def ste_backward(grad_output: Tensor, x: Tensor, clip: float) -> Tensor:
+    return scaled(grad_output, x, ste_pseudo_grad(x.float(), clip))
+
+
+STE_BACKWARD = BackwardKernel.of(ste_backward)
+
+
 class SteSignFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, clip: float | None) -> Tensor:
-        ctx.clip = clip
+    def forward(ctx: Any, x: Tensor, clip: float | None, fused: bool) -> Tensor:
+        ctx.clip, ctx.fused = clip, fused
         if clip is not None:
             ctx.save_for_backward(x)
         return binary_sign(x)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None]:
         if ctx.clip is None:
             # identity: passing grad_output on unchanged is exact in any dtype, no copy needed
-            return grad_output, None
+            return grad_output, None, None
         (x,) = ctx.saved_tensors
-        return scaled_grad(grad_output, x, lambda v: ste_pseudo_grad(v, ctx.clip)), None
+        return STE_BACKWARD(ctx.fused, grad_output, x, ctx.clip), None, None
 
 
 class SteSign(nn.Module):
     """sign with the straight-through gradient, clipped to |x| <= clip (None: not clipped)."""
 
-    def __init__(self, clip: float | None = 1.0):
+    def __init__(self, clip: float | None = 1.0, fused: bool = False):
         super().__init__()
-        self.clip = clip
+        self.clip, self.fused = clip, fused
 
     @classmethod
-    def from_spec(cls, spec: EstimatorSpec) -> "SteSign":
-        return cls(spec.clip)
+    def from_spec(cls, spec: EstimatorSpec, fused: bool = False) -> "SteSign":
+        return cls(spec.clip, fused)
 
     def forward(self, x: Tensor) -> Tensor:
-        return SteSignFunction.apply(x, self.clip)
+        return SteSignFunction.apply(x, self.clip, self.fused)
 
     def extra_repr(self) -> str:
-        return f"clip={self.clip}"
+        return f"clip={self.clip}, fused={self.fused}"
