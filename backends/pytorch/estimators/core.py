@@ -55,6 +55,7 @@ class BackwardKernel(NamedTuple):
         if not fused:
             return self.eager(grad_output, x, *options)
         # the kernel computes in fp32 by construction: with autocast off, a backward run inside an
-        # autocast region (as some callers do) does not make a variant of its own
+        # autocast region (as some callers do) does not make a variant of its own; nor does a
+        # weight, once detached from its Parameter type
         with torch.autocast(x.device.type, enabled=False):
-            return self.fused(grad_output, x, *options)
+            return self.fused(grad_output, x.detach(), *options)
