@@ -145,18 +145,29 @@ def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, con
         backend.pop_stats()
         console.print(f"  {label}: first step {warm[label][0]:.1f} ms (compile and warm-up included)")
 
+    # a case whose loss goes non-finite (e.g. a large n in bf16 at the recipe's lr) leaves the
+    # rounds and is recorded as diverged; the others go on
     times: dict[str, list[float]] = {label: [] for label in cases}
-    for _ in range(suite["rounds"]):
+    diverged: dict[str, str] = {}
+    steps, rounds = group.get("steps", suite["steps"]), group.get("rounds", suite["rounds"])
+    for _ in range(rounds):
         for label, backend in cases.items():
-            times[label].extend(_timed_steps(backend, batches, suite["steps"]))
+            if label in diverged:
+                continue
+            times[label].extend(_timed_steps(backend, batches, steps))
             if backend.pop_stats().nonfinite:
-                raise RuntimeError(f"{label}: non-finite training loss during the benchmark")
+                diverged[label] = (f"non-finite training loss within {suite['warmup'] + 1 + len(times[label])} "
+                                   f"steps at lr {backend.spec.optim.lr}: no step time reported")
+                console.print(f"  [yellow]{label}: diverged[/] ({diverged[label]})")
 
     eval_stats = _eval_throughput(next(iter(cases.values())), len(data.test_y))
     for label, backend in cases.items():
+        if label in diverged:
+            write(label, {"status": "diverged", "reason": diverged[label], "environment": environment})
+            continue
         timing = summarize(times[label], 0, group["batch"])
         timing["first_step_ms"] = warm[label][0]
-        data_ms = _data_step_ms(backend, batches, suite["steps"])
+        data_ms = _data_step_ms(backend, batches, steps)
         write(label, {
             "status": "ok", "reason": "", "environment": environment, "timing": timing,
             "step_ms": times[label], "warmup_ms": warm[label],
@@ -221,7 +232,7 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
     for i, group in enumerate(groups, 1):
         gid = group_id(group)
         done = [_existing_status(directory, group, label) for label in group["estimators"]]
-        if not fresh and all(status in ("ok", "unsupported") for status in done):
+        if not fresh and all(status in ("ok", "unsupported", "diverged") for status in done):
             console.print(f"[{i}/{len(groups)}] {gid}: measured already (--fresh to measure again)")
             continue
         reason = backends.unavailable_reason(group["backend"])

@@ -77,3 +77,18 @@ def test_input_pipeline_is_timed_on_its_own(cifar10, tmp_path, monkeypatch):
     (record,) = benchmark.load_records(tmp_path / "results" / "bench" / "tiny")
     assert 0 < record["data_step_ms"] < record["timing"]["median_ms"]
     assert 0 < record["data_share"] < 1
+
+
+def test_a_diverging_case_is_recorded_and_the_others_go_on(cifar10, tmp_path):
+    from rich.console import Console
+
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(TINY_SUITE)
+    suite = benchmark.load_suite(str(suite_file))
+    suite["estimator_overrides"]["blowup"] = {"estimator.name": "ste", "optim.lr": 1e30}
+    group = {**suite["groups"][0], "estimators": ["ste", "blowup"], "rounds": 3}  # a group's own rounds
+    benchmark.run_group(suite, group, tmp_path, Console(stderr=True))
+    records = {r["case"]: r for r in benchmark.load_records(tmp_path)}
+    assert records["ste"]["status"] == "ok" and len(records["ste"]["step_ms"]) == 3 * 2
+    assert records["blowup"]["status"] == "diverged"
+    assert "non-finite training loss" in records["blowup"]["reason"] and "timing" not in records["blowup"]
