@@ -55,9 +55,11 @@ def _hardware(runs: pd.DataFrame) -> str:
                       | {f"mindspore {v}" for v in _col(ok, "environment.mindspore").dropna()})
     cuda = _col(ok, "environment.cuda").dropna()
     cuda_text = f", CUDA {cuda.iloc[0]}" if device == "cuda" and len(cuda) else ""
-    return (f"{name} ({device}; host CPU {env.get('environment.cpu_model')}, {env.get('environment.cpu_count')} "
+    cpus = env.get("environment.cpu_count")
+    cpus = int(cpus) if pd.notna(cpus) else "?"
+    return (f"{name} ({device}; host CPU {env.get('environment.cpu_model')}, {cpus} "
             f"logical CPUs), {', '.join(versions)}{cuda_text}, Python {env.get('environment.python')}, "
-            f"{env.get('environment.os')}, git {env.get('environment.git_commit')}; measured "
+            f"{env.get('environment.os')}, git {', '.join(sorted(_col(ok, 'environment.git_commit').dropna().unique()))}; measured "
             f"{str(ok['measured_at'].min())[:16]} to {str(ok['measured_at'].max())[:16]}")
 
 
@@ -178,5 +180,10 @@ def step_time_section(bench: pd.DataFrame) -> str:
                       "(measured groups are skipped).", ""]
         runs = runs.assign(_group=runs.apply(_group_name, axis=1))
         for name, group in runs.groupby("_group", sort=False):
+            outcomes = set(zip(group["status"], _col(group, "reason").fillna("")))
+            if len(outcomes) == 1 and next(iter(outcomes))[0] != "ok":  # nothing measured, for one reason
+                status, reason = next(iter(outcomes))
+                lines += [f"#### {name}", "", f"All {len(group)} cases {status}: {reason}", ""]
+                continue
             lines += [f"#### {name}", "", _group_table(group), ""]
     return "\n".join(lines)
