@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 
 
@@ -18,6 +20,16 @@ class Target:
     @property
     def tag(self) -> str:
         return f"{self.backend}-{self.device}"
+
+
+@dataclass
+class Case:
+    """A benchmarked callable: `step()` runs forward + backward once and returns (y, grads) as framework
+    tensors, finished; `to_numpy` reads y back for the untimed check; `info` goes into extra_info."""
+
+    step: Callable[[], tuple[Any, Any]]
+    to_numpy: Callable[[Any], np.ndarray]
+    info: dict[str, Any]
 
 
 TARGETS = (Target("torch", "cpu"), Target("torch", "cuda"), Target("mindspore", "cpu"), Target("mindspore", "cuda"))

@@ -35,14 +35,13 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
-from targets import TARGETS, Target, marks, mindspore_ready, torch_ready
+from targets import TARGETS, Case, Target, marks, mindspore_ready, torch_ready
 
 from bench import estimator_reference as ref
 from bench.spec import EstimatorSpec
@@ -103,15 +102,6 @@ def make_inputs(shape: Shape) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- the benchmarked callables -------------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    """`step()` runs forward + backward once and returns (y, dx) as framework tensors, finished."""
-
-    step: Callable[[], tuple[Any, Any]]
-    to_numpy: Callable[[Any], np.ndarray]
-    info: dict[str, Any]
 
 
 def _torch_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str) -> Case:
