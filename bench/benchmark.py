@@ -292,7 +292,7 @@ def results_tables(directory: Path) -> list[Table]:
     for r in records:
         groups.setdefault(json.dumps(r["group"], sort_keys=True), []).append(r)
     tables = []
-    for key, rows in groups.items():
+    for rows in groups.values():
         table = Table(title=f"{directory.name}: {group_id(rows[0]['group'])}")
         table.add_column("case", no_wrap=True)
         table.add_column("status", no_wrap=True)
