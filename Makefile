@@ -11,8 +11,6 @@ SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)/cifar10-jpeg.tar.gz),)
 export CIFAR10_ROOT ?= $(SHARED_DATA)
 endif
-# MindSpore's oneDNN takes a 20x slower reference path on AVX-512 CPUs unless capped to AVX2.
-export ONEDNN_MAX_CPU_ISA ?= AVX2
 
 # A CUDA build of torch 2.13.0: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_INDEX ?=

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import importlib
 
+from pathlib import Path
+
 from backends.base import Backend
+from bench.data.dataset import Cifar10Arrays
 from bench.errors import Unsupported, UserError
 from bench.spec import Spec
 
 _MODULES = {"torch": "backends.pytorch.backend", "mindspore": "backends.mindspore.backend"}
+# which backend's native format a checkpoint file is, by its suffix (no framework import needed)
+CHECKPOINT_SUFFIXES = {".pt": "torch", ".pth": "torch", ".ckpt": "mindspore"}
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -41,5 +46,19 @@ def check_runnable(spec: Spec) -> type[Backend]:
     return cls
 
 
-def create(spec: Spec) -> Backend:
-    return check_runnable(spec)(spec)
+def prepare(spec: Spec, data: Cifar10Arrays | None = None) -> Backend:
+    """The one way to get a backend: refused before any work if this machine cannot run `spec`,
+    else built (model, optimizer, seeded) and, given `data`, holding it on its device."""
+    backend = check_runnable(spec)(spec)
+    backend.build()
+    if data is not None:
+        backend.set_data(data)
+    return backend
+
+
+def checkpoint_backend(path: Path) -> str:
+    """The backend whose native format `path` is, by its suffix."""
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise UserError(f"checkpoint {path}: unknown suffix '{path.suffix}'; expected "
+                        f"{', '.join(CHECKPOINT_SUFFIXES)}")
+    return CHECKPOINT_SUFFIXES[path.suffix]

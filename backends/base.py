@@ -2,12 +2,14 @@
 
 The shared training loop (bench/training.py) owns the epoch/step loop, schedules, data order and
 augmentation parameters, timing, progress and the run directory. A backend owns the framework: it
-builds the binarized ResNet-20 from the spec, keeps the data on its device, runs one optimizer step,
-evaluates, and saves/loads checkpoints in its native format.
+builds the binarized ResNet-20 of bench/architecture.py from the spec, keeps the data on its device,
+runs one optimizer step, evaluates, and reads and writes checkpoints in its native format.
+`backends.prepare(spec, data)` makes one ready to use.
 
-Parameter names crossing this interface (`state_numpy`, `load_state_numpy`) are always the model
-zoo's (`../shared/reference/seed-resnet20-params.txt`): conv1.weight, bn1.gamma, bn1.moving_mean,
-layer1.0.relu1.w, linear.bias, ... plus the noise module's `*.noise_w.fc1.weight` and the like.
+Parameter names crossing this interface (`state_numpy`, `load_state_numpy`, `read_model_state`)
+are always the model zoo's (`backends/reference/modelzoo-resnet20-params.txt`): conv1.weight,
+bn1.gamma, bn1.moving_mean, layer1.0.relu1.w, linear.bias, ... plus the noise module's
+`*.noise_w.fc1.weight` and the like.
 """
 from __future__ import annotations
 
@@ -19,10 +21,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data.augment import AugParams
 from bench.data.dataset import Cifar10Arrays
 from bench.spec import Spec
 from bench.timing import peak_rss_bytes
+
+
+def resolve_device(requested: str, cuda_available: bool) -> str:
+    """The spec's device: "auto" is cuda when the framework can use a GPU here, else cpu."""
+    if requested == "auto":
+        return "cuda" if cuda_available else "cpu"
+    return requested
 
 
 @dataclass
@@ -81,6 +89,11 @@ class Backend(ABC):
 
     @staticmethod
     @abstractmethod
+    def cuda_available() -> bool:
+        """Whether this framework can train on a CUDA GPU in this process."""
+
+    @staticmethod
+    @abstractmethod
     def unsupported_reason(spec: Spec) -> str | None:
         """None when this backend can run spec's device and precision here, else why not."""
 
@@ -91,30 +104,28 @@ class Backend(ABC):
 
     def __init__(self, spec: Spec):
         self.spec = spec
-
-    @property
-    @abstractmethod
-    def device(self) -> str:
-        """The resolved device: 'cpu' or 'cuda' (MindSpore's GPU is called 'cuda' here too)."""
+        # 'cpu' or 'cuda' (MindSpore's GPU is called 'cuda' here too)
+        self.device = resolve_device(spec.device, self.cuda_available())
 
     @abstractmethod
-    def build(self, steps_per_epoch: int) -> None:
-        """Create model and optimizer, seeded by spec.train.seed."""
+    def build(self) -> None:
+        """Create model and optimizer, seeded by spec.train.seed, the estimators at spec's n."""
 
     @abstractmethod
     def set_data(self, data: Cifar10Arrays) -> None:
         """Take the uint8 arrays once; move them to the training device."""
 
     @abstractmethod
-    def set_epoch(self, epoch: int, n: int) -> None:
-        """Enter an epoch with the estimator's n in force (the paper's n schedule)."""
+    def set_n(self, n: int) -> None:
+        """The estimators' n from now on (the paper's n schedule changes it per epoch)."""
 
     @abstractmethod
-    def train_step(self, indices: np.ndarray, aug: AugParams, lr: float, alpha: float) -> None:
-        """One optimizer step on train images `indices`, augmented with `aug`. Must not synchronise
-        the device; statistics accumulate until `pop_stats`."""
+    def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:
+        """One optimizer step on the batch `plan` (bench.data.augment.batch_plan: image index, crop
+        offsets, flip per row). Must not synchronise the device; statistics accumulate until
+        `pop_stats`."""
 
-    def data_step(self, indices: np.ndarray, aug: AugParams) -> None:
+    def data_step(self, plan: np.ndarray) -> None:
         """Only the input pipeline of train_step (gather and augment one batch on the device), so
         the benchmark can report its share of a step. Optional: NotImplementedError means unmeasured."""
         raise NotImplementedError(f"{self.name} does not time its input pipeline separately")
@@ -125,8 +136,8 @@ class Backend(ABC):
 
     @abstractmethod
     def evaluate(self) -> dict[str, float]:
-        """All test images in order: {'Validation-Loss', 'Top1-Acc', 'Top5-Acc'} as the model zoo
-        reports them (label-smoothed loss, accuracies as fractions)."""
+        """All test images in order: bench.metrics.eval_metrics, as the model zoo reports them
+        (label-smoothed loss, accuracies as fractions)."""
 
     @abstractmethod
     def synchronize(self) -> None:
@@ -145,7 +156,18 @@ class Backend(ABC):
 
     @abstractmethod
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
-        """Restore what save_checkpoint wrote (or a model-only checkpoint); return its meta."""
+        """Restore what save_checkpoint or save_model wrote; return its meta."""
+
+    @abstractmethod
+    def save_model(self, path: Path, meta: dict[str, Any]) -> None:
+        """A model-only checkpoint in the native format (what `fdabnn convert` writes)."""
+
+    @classmethod
+    @abstractmethod
+    def read_model_state(cls, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """A native checkpoint file's model tensors under the model zoo's names, and its meta ({}
+        if none), without building a backend; optimizer state is left out. A file that is not such a
+        checkpoint raises UserError naming it."""
 
     @abstractmethod
     def state_numpy(self) -> dict[str, np.ndarray]:

@@ -2,8 +2,9 @@
 batch size and compile flag, on real CIFAR-10 batches.
 
 How a number is measured (the one harness, shared with training through Backend.clock):
-- a suite (bench/suites/<name>.toml) lists groups; a group (backend, precision, batch, compile) runs
-  in its own process, so a crash or a framework's global state stays inside it;
+- a suite (bench/suites/<name>.toml, read by bench/suite.py) lists groups; a group (backend,
+  precision, batch, compile) runs in its own process (bench/launcher.py), so a crash or a
+  framework's global state stays inside it;
 - all cases of a group (one per estimator variant) are built side by side, warmed up (the first
   step, where compilation happens, is recorded apart), then timed in interleaved rounds (A B C ...
   A B C ...), so ratios between cases come from the same run under the same machine state;
@@ -19,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -31,85 +30,46 @@ from rich.table import Table
 
 import backends
 from bench import store
-from bench.data.augment import plan_epoch
+from bench.data.augment import batch_plan, plan_epoch
+from bench.data.cifar10 import load_for_spec
 from bench.environment import describe
-from bench.errors import Unsupported, UserError
-from bench.spec import Spec, build_spec
+from bench.errors import Unsupported
+from bench.launcher import run_child
+from bench.spec import build_spec
+from bench.suite import Group, Suite, group_id, load_suite
 from bench.timing import summarize
-from bench.training import load_data
-
-SUITES = Path(__file__).resolve().parent / "suites"
-GROUP_KEYS = ("backend", "precision", "batch", "compile")
 
 
-def load_estimator_variants() -> dict[str, dict[str, Any]]:
-    """label -> spec overrides, in the file's order (bench/suites/estimators.toml)."""
-    return tomllib.loads((SUITES / "estimators.toml").read_text())["estimators"]
-
-
-def load_suite(name: str) -> dict[str, Any]:
-    """A suite by name (bench/suites/<name>.toml) or by the path of a .toml file."""
-    path = Path(name) if name.endswith(".toml") else SUITES / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SUITES.glob("*.toml") if p.stem != "estimators"))
-        raise UserError(f"bench suite '{name}': no {path}; choose one of {known}")
-    suite = tomllib.loads(path.read_text())
-    estimators = load_estimator_variants()
-    for group in suite["groups"]:
-        unknown = [label for label in group.get("estimators", []) if label not in estimators]
-        if unknown:
-            raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(estimators)}")
-        group.setdefault("estimators", list(estimators))
-    suite["estimator_overrides"] = estimators
-    suite["name"] = path.stem
-    suite["path"] = str(path)
-    return suite
-
-
-def require_device(suite: dict[str, Any]) -> None:
+def require_device(suite: Suite) -> None:
     """A suite for a device that no installed backend can use here exits with one line."""
     reasons = []
-    for name in sorted({g["backend"] for g in suite["groups"]}):
+    for name in sorted({g.backend for g in suite.groups}):
         reason = backends.unavailable_reason(name)
         if reason is None:
-            reason = backends.backend_class(name).unsupported_reason(build_spec(
-                {"backend": name, "device": suite["device"]}))
+            reason = backends.backend_class(name).unsupported_reason(build_spec({"backend": name,
+                                                                                "device": suite.device}))
         if reason is None:
             return
         reasons.append(f"{name}: {reason}")
-    hint = "; run `make bench-cpu` instead" if suite["device"] == "cuda" else ""
-    raise Unsupported(f"bench suite '{suite['name']}' needs device '{suite['device']}', which no backend can use "
+    hint = "; run `make bench-cpu` instead" if suite.device == "cuda" else ""
+    raise Unsupported(f"bench suite '{suite.name}' needs device '{suite.device}', which no backend can use "
                       f"here ({'; '.join(reasons)}){hint}")
 
 
-def group_id(group: dict[str, Any]) -> str:
-    return f"{group['backend']}-{group['precision']}-b{group['batch']}-{'compiled' if group['compile'] else 'eager'}"
+def out_dir(suite: Suite, root: Path | None = None) -> Path:
+    return (root or store.results_root()) / "bench" / suite.name
 
 
-def case_spec(suite: dict[str, Any], group: dict[str, Any], label: str) -> Spec:
-    tree: dict[str, Any] = {
-        "backend": group["backend"], "device": suite["device"], "precision": group["precision"],
-        "train.batch_size": group["batch"], "train.eval_batch_size": max(group["batch"], 500),
-        "runtime.compile": group["compile"], "data.test_subset": suite["eval_images"] // 10,
-        **suite.get("base", {}), **suite["estimator_overrides"][label],
-    }
-    return build_spec(tree)
-
-
-def out_dir(suite: dict[str, Any], root: Path | None = None) -> Path:
-    return (root or store.results_root()) / "bench" / suite["name"]
-
-
-def _record_path(directory: Path, group: dict[str, Any], label: str) -> Path:
-    return directory / group_id(group) / f"{label}.json"
+def _record_path(directory: Path, group: Group, label: str) -> Path:
+    return directory / group.id / f"{label}.json"
 
 
 # ---- worker: one group in this process --------------------------------------------------------
 
-def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, console: Console) -> None:
-    labels = group["estimators"]
-    specs = {label: case_spec(suite, group, label) for label in labels}
-    common = {"suite": suite["name"], "group": {k: group[k] for k in GROUP_KEYS}, "device": suite["device"]}
+def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> None:
+    labels = group.estimators
+    specs = {label: suite.case_spec(group, label) for label in labels}
+    common = {"suite": suite.name, "group": group.key(), "device": suite.device}
 
     def write(label: str, record: dict[str, Any]) -> None:
         store.atomic_write_json(_record_path(directory, group, label),
@@ -122,26 +82,20 @@ def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, con
     except Unsupported as exc:
         for label in labels:
             write(label, {"status": "unsupported", "reason": str(exc)})
-        console.print(f"[yellow]{group_id(group)}: unsupported[/]: {exc}")
+        console.print(f"[yellow]{group.id}: unsupported[/]: {exc}")
         return
 
     first = specs[labels[0]]
-    data = load_data(first)
-    cases = {}
-    for label, spec in specs.items():
-        backend = backends.create(spec)
-        backend.build(steps_per_epoch=len(data.train_y) // spec.train.batch_size)
-        backend.set_data(data)
-        backend.set_epoch(0, spec.estimator.n)
-        cases[label] = backend
+    data = load_for_spec(first)
+    cases = {label: backends.prepare(spec, data) for label, spec in specs.items()}
     environment = describe(next(iter(cases.values())).versions()) | {
         "device": first.device if first.device != "auto" else next(iter(cases.values())).device,
         "data": data.source.to_dict()}
 
-    batches = _batch_stream(len(data.train_y), group["batch"], first.train.seed)
+    batches = _batch_stream(len(data.train_y), group.batch, first.train.seed)
     warm: dict[str, list[float]] = {}
     for label, backend in cases.items():
-        warm[label] = _timed_steps(backend, batches, suite["warmup"] + 1)
+        warm[label] = _timed_steps(backend, batches, suite.warmup + 1)
         backend.pop_stats()
         console.print(f"  {label}: first step {warm[label][0]:.1f} ms (compile and warm-up included)")
 
@@ -149,14 +103,14 @@ def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, con
     # rounds and is recorded as diverged; the others go on
     times: dict[str, list[float]] = {label: [] for label in cases}
     diverged: dict[str, str] = {}
-    steps, rounds = group.get("steps", suite["steps"]), group.get("rounds", suite["rounds"])
+    steps, rounds = group.steps, group.rounds
     for _ in range(rounds):
         for label, backend in cases.items():
             if label in diverged:
                 continue
             times[label].extend(_timed_steps(backend, batches, steps))
             if backend.pop_stats().nonfinite:
-                diverged[label] = (f"non-finite training loss within {suite['warmup'] + 1 + len(times[label])} "
+                diverged[label] = (f"non-finite training loss within {suite.warmup + 1 + len(times[label])} "
                                    f"steps at lr {backend.spec.optim.lr}: no step time reported")
                 console.print(f"  [yellow]{label}: diverged[/] ({diverged[label]})")
 
@@ -165,7 +119,7 @@ def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, con
         if label in diverged:
             write(label, {"status": "diverged", "reason": diverged[label], "environment": environment})
             continue
-        timing = summarize(times[label], 0, group["batch"])
+        timing = summarize(times[label], 0, group.batch)
         timing["first_step_ms"] = warm[label][0]
         data_ms = _data_step_ms(backend, batches, steps)
         write(label, {
@@ -180,9 +134,11 @@ def run_group(suite: dict[str, Any], group: dict[str, Any], directory: Path, con
 
 
 def _batch_stream(num_train: int, batch: int, seed: int):
+    """Batch plans of epoch after epoch, endlessly."""
     epoch = 0
     while True:
-        yield from plan_epoch(num_train, batch, seed, epoch, augment=True)
+        for indices, aug in plan_epoch(num_train, batch, seed, epoch, augment=True):
+            yield batch_plan(indices, aug)
         epoch += 1
 
 
@@ -191,8 +147,7 @@ def _timed_steps(backend, batches, steps: int) -> list[float]:
     clock = backend.clock()
     clock.mark()
     for _ in range(steps):
-        indices, aug = next(batches)
-        backend.train_step(indices, aug, lr, alpha)
+        backend.train_step(next(batches), lr, alpha)
         clock.mark()
     return clock.intervals_ms()
 
@@ -202,7 +157,7 @@ def _data_step_ms(backend, batches, steps: int) -> float | None:
     try:
         clock.mark()
         for _ in range(steps):
-            backend.data_step(*next(batches))
+            backend.data_step(next(batches))
             clock.mark()
     except NotImplementedError:
         return None
@@ -226,46 +181,43 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
     console = console or Console(stderr=True)
     suite = load_suite(name)
     directory = out_dir(suite)
-    budget = suite["budget_s"] if budget_s is None else budget_s
-    groups = [g for g in suite["groups"] if not backends_filter or g["backend"] in backends_filter]
+    budget = suite.budget_s if budget_s is None else budget_s
+    groups = [g for g in suite.groups if not backends_filter or g.backend in backends_filter]
     start, failures = time.perf_counter(), 0
     for i, group in enumerate(groups, 1):
-        gid = group_id(group)
-        done = [_existing_status(directory, group, label) for label in group["estimators"]]
+        done = [_existing_status(directory, group, label) for label in group.estimators]
         if not fresh and all(status in ("ok", "unsupported", "diverged") for status in done):
-            console.print(f"[{i}/{len(groups)}] {gid}: measured already (--fresh to measure again)")
+            console.print(f"[{i}/{len(groups)}] {group.id}: measured already (--fresh to measure again)")
             continue
-        reason = backends.unavailable_reason(group["backend"])
+        reason = backends.unavailable_reason(group.backend)
         if reason or time.perf_counter() - start > budget:
             why = reason or f"time budget of {budget:.0f} s spent before this group started"
-            for label in group["estimators"]:
+            for label in group.estimators:
                 _write_outcome(directory, suite, group, label, "skipped", why)
-            console.print(f"[{i}/{len(groups)}] {gid}: [yellow]skipped[/]: {why}")
+            console.print(f"[{i}/{len(groups)}] {group.id}: [yellow]skipped[/]: {why}")
             continue
-        console.rule(f"[{i}/{len(groups)}] {gid} ({len(group['estimators'])} cases)")
-        job = json.dumps({"suite": suite["path"], "group": group, "directory": str(directory)})
-        proc = subprocess.run([sys.executable, "-m", "bench.benchmark", "--worker", job])
-        if proc.returncode != 0:
+        console.rule(f"[{i}/{len(groups)}] {group.id} ({len(group.estimators)} cases)")
+        end = run_child("bench.benchmark", ["--suite", str(suite.path), "--group", group.id,
+                                            "--directory", str(directory)])
+        if not end.ok:
             failures += 1
-            for label in group["estimators"]:
+            for label in group.estimators:
                 if _existing_status(directory, group, label) is None:
-                    _write_outcome(directory, suite, group, label, "failed",
-                                   f"group process exited with status {proc.returncode}")
+                    _write_outcome(directory, suite, group, label, "failed", f"group process: {end.reason()}")
     for table in results_tables(directory):
         console.print(table)
     console.print(f"records: {directory}  ({time.perf_counter() - start:.0f} s)")
     return 1 if failures else 0
 
 
-def _write_outcome(directory: Path, suite: dict[str, Any], group: dict[str, Any], label: str, status: str,
-                   reason: str) -> None:
+def _write_outcome(directory: Path, suite: Suite, group: Group, label: str, status: str, reason: str) -> None:
     """The record of a case that was not measured, and why."""
     store.atomic_write_json(_record_path(directory, group, label), {
-        "suite": suite["name"], "group": {k: group[k] for k in GROUP_KEYS}, "case": label,
-        "device": suite["device"], "status": status, "reason": reason})
+        "suite": suite.name, "group": group.key(), "case": label, "device": suite.device, "status": status,
+        "reason": reason})
 
 
-def _existing_status(directory: Path, group: dict[str, Any], label: str) -> str | None:
+def _existing_status(directory: Path, group: Group, label: str) -> str | None:
     try:
         record = store.read_json(_record_path(directory, group, label))
     except store.TornRecord:
@@ -311,14 +263,15 @@ def results_tables(directory: Path) -> list[Table]:
     return tables
 
 
-def _worker(job_json: str) -> int:
-    job = json.loads(job_json)
-    console = Console(stderr=True)
-    run_group(load_suite(job["suite"]), job["group"], Path(job["directory"]), console)
+def _worker(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    run_group(suite, suite.group(args.group), Path(args.directory), Console(stderr=True))
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="benchmark worker: one group of a suite (internal)")
-    parser.add_argument("--worker", required=True, help="JSON job from run_suite")
-    sys.exit(_worker(parser.parse_args().worker))
+    parser.add_argument("--suite", required=True, help="the suite file")
+    parser.add_argument("--group", required=True, help="the group's id, e.g. torch-fp32-b128-eager")
+    parser.add_argument("--directory", required=True, help="where the group's records go")
+    sys.exit(_worker(parser.parse_args()))

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-# MindSpore reads this when it loads; set before any subcommand may import it (see backends/mindspore).
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-
-from bench.errors import UserError  # noqa: E402
+from bench.errors import UserError
 
 EXAMPLES_TRAIN = """examples:
   fdabnn train backend=torch estimator=fda n=9 noise=true epochs=1 data.subset=100
@@ -140,7 +136,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bench.benchmark import load_suite, require_device, run_suite
+    from bench.benchmark import require_device, run_suite
+    from bench.suite import load_suite
 
     suite = load_suite(args.suite)
     require_device(suite)

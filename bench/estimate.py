@@ -15,18 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.data.augment import steps_per_epoch
-from bench.data.dataset import CLASSES
-from bench.spec import Spec
+from bench.data.dataset import split_sizes
 from bench.studies import Cell, CostModel
-
-TRAIN_PER_CLASS = 5000
-TEST_PER_CLASS = 1000
-
-
-def split_sizes(spec: Spec) -> tuple[int, int]:
-    """Training and test images a spec uses: CIFAR-10's, or its stratified subsets."""
-    return (len(CLASSES) * (spec.data.subset or TRAIN_PER_CLASS),
-            len(CLASSES) * (spec.data.test_subset or TEST_PER_CLASS))
 
 
 @dataclass(frozen=True)
@@ -58,7 +48,7 @@ def format_duration(seconds: float) -> str:
 
 def _epoch_s_from_constants(cell: Cell, cost: CostModel) -> float:
     train = cell.spec.train
-    num_train, num_test = split_sizes(cell.spec)
+    num_train, num_test = split_sizes(cell.spec.data.subset, cell.spec.data.test_subset)
     step_s = cost.step_s_at_batch_128 * train.batch_size / 128
     steps = steps_per_epoch(num_train, train.batch_size, train.max_steps_per_epoch)
     return steps * step_s + num_test / 128 * cost.step_s_at_batch_128 / 3

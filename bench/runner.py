@@ -1,25 +1,21 @@
 """The ablation runner: every cell of a study in its own process, one after another, resumable.
 
-- One process a cell (`python -m bench.cli train --run-dir DIR key=value...`), never two at once:
-  a crash, a segfault or a framework's global state cannot reach the other cells, and step times
-  are not disturbed by a neighbour. The child's output goes to DIR/train.log.
+- One process a cell (bench/launcher.py: `python -m bench.cli train --run-dir DIR --spec
+  DIR/spec.json`, the cell's resolved spec written there first), never two at once: a crash, a
+  segfault or a framework's global state cannot reach the other cells, and step times are not
+  disturbed by a neighbour. The child's output goes to DIR/train.log.
 - The run directory is named from the study, profile and resolved spec, so running the study
   again finds every cell: a finished record is kept and the cell not run again; anything else
   (no record, a torn record.json, failed, nonfinite, interrupted) is run again, and training
   resumes from the cell's last epoch checkpoint.
 - A cell whose process died without writing its record (killed, segfault, unsupported request)
-  gets one written here, in the record schema of bench/training.py, with the reason.
+  gets one written here, in the record schema of bench/store/record.py, with the reason.
 - Exit status: 0 when every cell is finished, skipped (its backend is not installed here) or
   unsupported (its backend cannot run its precision/device here); 1 when any cell failed or
   its loss became non-finite.
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,21 +32,10 @@ from bench import store
 from bench.environment import describe
 from bench.errors import Unsupported
 from bench.estimate import Estimate, estimate, format_duration
+from bench.launcher import run_child
 from bench.studies import Cell, Study, expand, load_profiles, load_study
-from bench.training import run_record
 
 ACCEPTABLE = ("finished", "skipped", "unsupported")  # statuses that leave the exit status 0
-POLL_S = 1.0  # the runner shares the cores with the timed cell: it looks rarely
-LOG_COLUMNS = 120  # the child's rich output goes to a file, 80 columns unless told
-
-# Linux: a child is sent SIGTERM when the runner dies, so a killed runner leaves no orphan writing
-# into a run directory that the next run of the study is about to use.
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[union-attr]
 
 
 @dataclass
@@ -168,32 +153,16 @@ def _launch(study: Study, cell: Cell, run_dir: Path, poll: Callable[[], None]) -
     _claim(study, cell, run_dir)
     # A non-finished or torn record is stale; removing it means a record after the child exits is its own.
     (run_dir / store.RECORD).unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bench.cli", "train", "--run-dir", str(run_dir), *cell.overrides()]
-    with open(run_dir / store.LOG, "ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
-        log.flush()
-        offset = log.tell()
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "COLUMNS": str(LOG_COLUMNS)},
-                                 preexec_fn=_die_with_parent if _LIBC else None)
-        try:
-            while child.poll() is None:
-                poll()
-                time.sleep(POLL_S)
-        except KeyboardInterrupt:
-            _stop(child)
-            raise
+    spec_file = run_dir / store.SPEC
+    store.atomic_write_json(spec_file, cell.spec.to_dict())
+    end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
+                    log=run_dir / store.LOG, poll=poll)
     record = store.read_record(run_dir)
     if record is not None:
         return Outcome(cell, record["status"], record["reason"], record)
-    last = _last_line(run_dir / store.LOG, offset)
-    if child.returncode == Unsupported.exit_code:  # refused before any work; `fdabnn train` said why
-        return _record_unrun(study, cell, run_dir, "unsupported", last.removeprefix("error: "))
-    if child.returncode < 0:
-        cause = f"killed by {signal.Signals(-child.returncode).name}"
-    else:
-        cause = f"exit status {child.returncode} without a record"
-    return _record_unrun(study, cell, run_dir, "failed", f"{cause}: {last}" if last else cause)
+    if end.returncode == Unsupported.exit_code:  # refused before any work; `fdabnn train` said why
+        return _record_unrun(study, cell, run_dir, "unsupported", end.last_line.removeprefix("error: "))
+    return _record_unrun(study, cell, run_dir, "failed", end.reason())
 
 
 def _claim(study: Study, cell: Cell, run_dir: Path) -> None:
@@ -202,32 +171,14 @@ def _claim(study: Study, cell: Cell, run_dir: Path) -> None:
                                                     "study_title": study.title, "study_question": study.question})
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C: the child (same terminal) usually has its SIGINT already; make sure, then wait."""
-    if child.poll() is None:
-        child.send_signal(signal.SIGINT)
-    try:
-        child.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-
-
-def _last_line(log: Path, offset: int) -> str:
-    with open(log, "rb") as fh:
-        fh.seek(offset)
-        lines = [line.strip() for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
-
-
 def _record_unrun(study: Study, cell: Cell, run_dir: Path, status: str, reason: str) -> Outcome:
     """The record of a cell that has none of its own: skipped, unsupported, or its process died.
     Epochs it finished before dying are taken from its progress.json."""
     _claim(study, cell, run_dir)
     history = store.read_json(run_dir / store.PROGRESS) or []
     environment = describe() | {"device": cell.spec.device}
-    record = run_record(cell.spec, run_dir, environment, history, sum(h["wall_s"] for h in history),
-                        status, reason, None)
+    record = store.run_record(cell.spec, run_dir, environment, history, sum(h["wall_s"] for h in history),
+                              status, reason, None)
     store.atomic_write_json(run_dir / store.RECORD, record)
     return Outcome(cell, status, reason, record)
 

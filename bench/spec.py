@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from bench.errors import UserError
+from bench.estimators import ESTIMATORS, Param, variant_label
+from bench.estimators import NAMES as ESTIMATOR_NAMES
 
-ESTIMATORS = ("ste", "approx_sign", "fda")
 BACKENDS = ("torch", "mindspore")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -29,24 +30,41 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class EstimatorSpec(_Strict):
-    """Which pseudo-gradient replaces the zero gradient of sign(x)."""
+class _EstimatorCore(_Strict):
+    """Which pseudo-gradient replaces the zero gradient of sign(x), and the n it reads."""
 
-    name: Literal["ste", "approx_sign", "fda"] = "fda"
-    # ste: gradient passes where |x| <= clip; None is the model zoo's identity STE.
-    clip: float | None = Field(1.0, gt=0)
-    # fda: n+1 sine terms (paper Eq. 10); n_end set means n grows linearly n -> n_end over the epochs.
+    name: Literal[ESTIMATOR_NAMES] = "fda"  # bench/estimators.py describes each
+    # the n estimators read (FDA: n+1 sine terms, paper Eq. 10); n_end set means n grows linearly
+    # n -> n_end over the epochs
     n: int = Field(9, ge=0)
     n_end: int | None = Field(None, ge=0)
-    omega: float = Field(0.1, gt=0)
-    # closed: sin(2(n+1)wx) / (2 sin(wx)), cost independent of n; sum: the term-by-term reference.
-    form: Literal["closed", "sum"] = "closed"
 
     @model_validator(mode="after")
-    def _n_end_not_below_n(self) -> "EstimatorSpec":
+    def _n_end_not_below_n(self) -> "_EstimatorCore":
         if self.n_end is not None and self.n_end < self.n:
             raise ValueError(f"estimator.n_end ({self.n_end}) must be >= estimator.n ({self.n})")
         return self
+
+    @property
+    def n_max(self) -> int:
+        """The largest n the run sets (n_end with a schedule): what the term sum is unrolled to."""
+        return self.n if self.n_end is None else self.n_end
+
+
+def _estimator_params() -> dict[str, Any]:
+    """The estimators' own parameters (bench/estimators.py) as fields: estimator.clip, .omega, ..."""
+    fields: dict[str, Any] = {}
+    described: dict[str, Param] = {}
+    for est in ESTIMATORS.values():
+        for name, param in est.params.items():
+            if described.setdefault(name, param) != param:
+                raise TypeError(f"estimators describe parameter '{name}' differently; share one Param")
+            fields[name] = (param.type, Field(param.default, description=param.doc, **param.bounds))
+    return fields
+
+
+EstimatorSpec = create_model("EstimatorSpec", __base__=_EstimatorCore, __module__=__name__,
+                             __doc__=_EstimatorCore.__doc__, **_estimator_params())
 
 
 class NoiseSpec(_Strict):
@@ -105,9 +123,9 @@ class RuntimeSpec(_Strict):
 
 
 class Spec(_Strict):
-    backend: Literal["torch", "mindspore"] = "torch"
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    backend: Literal[BACKENDS] = "torch"
+    device: Literal[DEVICES] = "auto"
+    precision: Literal[PRECISIONS] = "fp32"
     estimator: EstimatorSpec = EstimatorSpec()
     noise: NoiseSpec = NoiseSpec()
     model: ModelSpec = ModelSpec()
@@ -125,17 +143,7 @@ class Spec(_Strict):
         return hashlib.sha256(blob).hexdigest()[:10]
 
     def label(self) -> str:
-        est = self.estimator
-        if est.name == "fda":
-            n = f"n{est.n}" if est.n_end is None else f"n{est.n}-{est.n_end}"
-            tag = f"fda-{n}" + ("-sum" if est.form == "sum" else "")
-        elif est.name == "ste":
-            tag = "ste" if est.clip is not None else "ste-identity"
-        else:
-            tag = est.name
-        if self.noise.enabled:
-            tag += "+noise"
-        return f"{self.backend}-{tag}-{self.precision}"
+        return f"{self.backend}-{variant_label(self)}-{self.precision}"
 
 
 # Short spellings accepted on the command line and in study files.
@@ -215,13 +223,15 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"spec file {path}: not found; give the path of a .toml or .yaml file")
     text = path.read_text()
     try:
+        if path.suffix == ".json":  # what the ablation runner hands a cell: a resolved spec
+            return json.loads(text)
         if path.suffix == ".toml":
             return tomllib.loads(text)
         if path.suffix in (".yaml", ".yml"):
             return yaml.safe_load(text) or {}
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"spec file {path}: not valid {path.suffix[1:].upper()}: {exc}".splitlines()[0]) from None
-    raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml or .yml")
+    raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml, .yml or .json")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

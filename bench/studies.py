@@ -23,7 +23,6 @@ import itertools
 import json
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from bench.environment import REPO
 from bench.errors import UserError
 from bench.spec import BACKENDS, Spec, _flatten, build_spec, merge
+from bench.tomlfile import check_keys, read_toml
 
 ABLATIONS = REPO / "ablations"
 PROFILES_FILE = ABLATIONS / "profiles.toml"
@@ -100,13 +100,6 @@ class Cell:
     def name(self) -> str:
         return f"{self.spec.label()} s{self.spec.train.seed}"
 
-    def overrides(self) -> list[str]:
-        """`key=value` arguments for `fdabnn train` that rebuild this spec: the fields that differ
-        from the defaults, values spelt as JSON (which the override parser reads as YAML)."""
-        defaults = _flat(Spec().to_dict())
-        return [f"{key}={_spell(value)}" for key, value in _flat(self.spec.to_dict()).items()
-                if defaults.get(key) != value]
-
 
 def _flat(tree: dict[str, Any]) -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}."""
@@ -122,14 +115,6 @@ def _nones(value: Any) -> Any:
     return None if isinstance(value, str) and value.lower() == "none" else value
 
 
-def _spell(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def cuda_present() -> bool:
     """Framework-neutral: an NVIDIA driver that lists a GPU."""
     if shutil.which("nvidia-smi") is None:
@@ -139,25 +124,6 @@ def cuda_present() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and "GPU" in out.stdout
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
-
-
-def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]]) -> None:
-    for key, value in table.items():
-        if key not in allowed:
-            raise UserError(f"{path}: {where}key '{key}': unknown; allowed: {', '.join(allowed)}")
-        kinds = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
-        if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
-            wanted = " or ".join(k.__name__ for k in kinds)
-            raise UserError(f"{path}: {where}key '{key}': expected {wanted}, got {type(value).__name__} {value!r}")
 
 
 def study_path(name_or_path: str) -> Path:
@@ -179,8 +145,8 @@ def study_names() -> list[str]:
 def load_study(name_or_path: str) -> Study:
     """Read and validate a study file; every problem is one line naming the file and the key."""
     path = study_path(name_or_path)
-    raw = _read_toml(path)
-    _check_keys(path, "", raw, STUDY_KEYS)
+    raw = read_toml(path)
+    check_keys(path, "", raw, STUDY_KEYS)
     for key in ("title", "question", "grid"):
         if key not in raw:
             raise UserError(f"{path}: key '{key}': missing")
@@ -233,13 +199,13 @@ def _validate(path: Path, where: str, tree: dict[str, Any]) -> Spec:
 
 
 def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
-    raw = _read_toml(path)
-    _check_keys(path, "", raw, {"default_cpu": str, "default_cuda": str, "profile": dict, "estimate": dict})
+    raw = read_toml(path)
+    check_keys(path, "", raw, {"default_cpu": str, "default_cuda": str, "profile": dict, "estimate": dict})
     profiles = {}
     for name, table in raw.get("profile", {}).items():
         if not isinstance(table, dict):
             raise UserError(f"{path}: key 'profile.{name}': expected a table")
-        _check_keys(path, f"[profile.{name}] ", table, PROFILE_KEYS)
+        check_keys(path, f"[profile.{name}] ", table, PROFILE_KEYS)
         seeds = table.get("seeds", [0])
         if not seeds or not all(type(s) is int and s >= 0 for s in seeds):
             raise UserError(f"{path}: [profile.{name}] key 'seeds': expected a non-empty list of integers >= 0")
@@ -250,7 +216,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
     for backend, table in raw.get("estimate", {}).items():
         if backend not in BACKENDS:
             raise UserError(f"{path}: key 'estimate.{backend}': unknown backend; choose from {', '.join(BACKENDS)}")
-        _check_keys(path, f"[estimate.{backend}] ", table, dict.fromkeys(ESTIMATE_KEYS, (int, float)))
+        check_keys(path, f"[estimate.{backend}] ", table, dict.fromkeys(ESTIMATE_KEYS, (int, float)))
         missing = [k for k in ESTIMATE_KEYS if k not in table]
         if missing:
             raise UserError(f"{path}: [estimate.{backend}] key '{missing[0]}': missing")

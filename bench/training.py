@@ -16,19 +16,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import backends
 from backends.base import Backend, StepStats
 from bench import store
-from bench.data.augment import plan_epoch, steps_per_epoch
-from bench.data.cifar10 import load_cifar10
+from bench.data.augment import batch_plan, plan_epoch, steps_per_epoch
+from bench.data.cifar10 import load_for_spec
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import describe
 from bench.errors import UserError
+from bench.estimators import estimator
 from bench.schedules import Schedules
 from bench.spec import Spec
-from bench.timing import summarize
 
 # Steps at the start of each process whose times are kept apart from the medians: compilation,
 # allocator growth and autotuning happen there.
 WARMUP_STEPS = 3
-SUBSET_SEED = 0  # fixed, so every run of a study trains and tests on the same images
 
 
 class NonFiniteLoss(Exception):
@@ -59,11 +58,6 @@ def _inject(fault: str, stats: StepStats) -> None:
 
 def default_run_dir(spec: Spec) -> Path:
     return store.results_root() / "runs" / f"{spec.label()}-s{spec.train.seed}-{spec.digest()}"
-
-
-def load_data(spec: Spec, require_train: bool = True) -> Cifar10Arrays:
-    data = load_cifar10(spec.data.root, download=spec.data.download, require_train=require_train)
-    return data.subsample(spec.data.subset if require_train else None, spec.data.test_subset, seed=SUBSET_SEED)
 
 
 @dataclass
@@ -102,7 +96,7 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     """Train and evaluate `spec`, resuming from the run directory's last epoch checkpoint.
     Returns the final record (also written to run_dir/record.json)."""
     console = console or Console(stderr=True)
-    backend_cls = backends.check_runnable(spec)
+    backends.check_runnable(spec)
     run_dir = Path(run_dir) if run_dir else default_run_dir(spec)
     _claim_run_dir(spec, run_dir)
     finished = store.read_record(run_dir)
@@ -110,11 +104,9 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
         console.print(f"[green]already finished[/]: {run_dir}")
         return finished
 
-    data = data if data is not None else load_data(spec)
+    data = data if data is not None else load_for_spec(spec)
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)
-    backend = backend_cls(spec)
-    backend.build(spe)
-    backend.set_data(data)
+    backend = backends.prepare(spec, data)
     run = _Run(spec, run_dir, backend, data)
 
     start_epoch = 0
@@ -144,12 +136,14 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
     sync_each_step = backend.device == "cpu"  # fetching stats is free on CPU; on GPU it would stall
     fault = injected_fault(spec.label())
     warmup_left = WARMUP_STEPS
+    uses_n = estimator(spec.estimator.name).uses_n
     with _progress(console) as bar:
         task = bar.add_task("", total=spe, loss="-", acc="-", step_ms="-")
         for epoch in range(start_epoch, spec.train.epochs):
             n = sched.n(epoch)
-            backend.set_epoch(epoch, n)
-            bar.reset(task, total=spe, description=f"{spec.label()} epoch {epoch + 1}/{spec.train.epochs} n={n}")
+            backend.set_n(n)
+            n_text = f" n={n}" if uses_n else ""
+            bar.reset(task, total=spe, description=f"{spec.label()} epoch {epoch + 1}/{spec.train.epochs}{n_text}")
             stats, clock = StepStats(), backend.clock()
             epoch_start = time.perf_counter()
             clock.mark()
@@ -157,7 +151,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
                                                              spec.train.seed, epoch, spec.data.augment,
                                                              spec.train.max_steps_per_epoch)):
                 global_step = epoch * spe + step
-                backend.train_step(indices, aug, sched.lr(global_step), sched.alpha(global_step))
+                backend.train_step(batch_plan(indices, aug), sched.lr(global_step), sched.alpha(global_step))
                 clock.mark()
                 if fault:
                     _inject(fault, stats)
@@ -177,7 +171,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
             epoch_wall = time.perf_counter() - epoch_start
             run.wall_s += epoch_wall
             run.history.append({
-                "epoch": epoch, "n": n if spec.estimator.name == "fda" else None,
+                "epoch": epoch, "n": n if uses_n else None,
                 "alpha_first": sched.alpha(epoch * spe), "alpha_last": sched.alpha(epoch * spe + spe - 1),
                 "lr_first": sched.lr(epoch * spe), "lr_last": sched.lr(epoch * spe + spe - 1),
                 "train_loss": stats.loss, "train_acc": stats.accuracy, **metrics,
@@ -186,7 +180,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
             backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
             store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)
             bar.console.print(
-                f"epoch {epoch + 1}/{spec.train.epochs} n={n} alpha={sched.alpha(epoch * spe):.3g}: "
+                f"epoch {epoch + 1}/{spec.train.epochs}{n_text} alpha={sched.alpha(epoch * spe):.3g}: "
                 f"train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | {_fmt_metrics(metrics)} | "
                 f"median step {_median(step_ms[warmup:] or step_ms):.0f} ms")
 
@@ -205,36 +199,8 @@ def _fmt_metrics(metrics: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
-def timing_of(history: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
-    """Step-time summary over a run's epochs, each process's warm-up steps excluded."""
-    measured, first = [], []
-    for epoch in history:
-        times, warm = epoch["step_ms"], epoch["warmup_steps"]
-        if warm:
-            first.append(times[0])
-        measured.extend(times[warm:])
-    summary = summarize(measured, 0, batch_size)
-    summary["first_step_ms"] = first[0] if first else None
-    return summary
-
-
-def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: list[dict[str, Any]],
-               wall_s: float, status: str, reason: str, peak_memory_bytes: int | None) -> dict[str, Any]:
-    """The record schema, shared with the ablation runner, which writes it for a cell whose
-    process died before it could (history then from progress.json)."""
-    final = {k: history[-1][k] for k in ("Validation-Loss", "Top1-Acc", "Top5-Acc")} if history else {}
-    return {
-        "status": status, "reason": reason, "run_id": run_dir.name, "label": spec.label(),
-        "spec": spec.to_dict(), "environment": environment, "final": final,
-        "timing": timing_of(history, spec.train.batch_size),
-        "peak_memory_bytes": peak_memory_bytes,
-        "epochs_done": len(history), "wall_s": wall_s, "history": history,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
-    record = run_record(run.spec, run.run_dir, environment, run.history, run.wall_s, status, reason,
-                        run.backend.peak_memory_bytes())
+    record = store.run_record(run.spec, run.run_dir, environment, run.history, run.wall_s, status, reason,
+                              run.backend.peak_memory_bytes())
     store.atomic_write_json(run.run_dir / store.RECORD, record)
     return record

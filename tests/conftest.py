@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import os
 
-# MindSpore's bundled oneDNN takes a reference path on AVX-512 CPUs unless capped (60 s vs 2.5 s a
-# step); it is read when the library loads, so it must be set before anything imports mindspore.
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-
 import pytest
+
+# Sets MindSpore's process environment (the oneDNN ISA cap, read when the library loads, and its log
+# level) before any test module imports mindspore directly; the package itself does not import it.
+import backends.mindspore  # noqa: F401
 
 
 @pytest.fixture(scope="session")

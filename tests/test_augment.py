@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.data import synthetic
+import synthetic_data as synthetic
 from bench.data.augment import NORMALIZATION, PAD, AugParams, augment_numpy, normalize_numpy, plan_epoch
 from bench.data.dataset import Cifar10Arrays, DataSource
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from bench import benchmark
 from bench.errors import Unsupported, UserError
+from bench.suite import load_suite
 
 TINY_SUITE = """
 title = "tiny"
@@ -30,11 +32,11 @@ estimators = ["ste", "fda-n9", "fda-n9+noise"]
 
 def test_unknown_suite_and_label_are_refused(tmp_path):
     with pytest.raises(UserError, match="no .*choose one of cpu, gpu"):
-        benchmark.load_suite("nope")
+        load_suite("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY_SUITE.replace('"fda-n9"]', '"fda-n99"]').replace('"fda-n9", ', '"fda-n99", '))
     with pytest.raises(UserError, match="unknown estimator label"):
-        benchmark.load_suite(str(bad))
+        load_suite(str(bad))
 
 
 def test_gpu_suite_without_cuda_names_the_cpu_target():
@@ -42,7 +44,7 @@ def test_gpu_suite_without_cuda_names_the_cpu_target():
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
     with pytest.raises(Unsupported, match="make bench-cpu"):
-        benchmark.require_device(benchmark.load_suite("gpu"))
+        benchmark.require_device(load_suite("gpu"))
 
 
 def test_tiny_suite_measures_every_case_and_resumes(cifar10, tmp_path, monkeypatch):
@@ -84,9 +86,9 @@ def test_a_diverging_case_is_recorded_and_the_others_go_on(cifar10, tmp_path):
 
     suite_file = tmp_path / "tiny.toml"
     suite_file.write_text(TINY_SUITE)
-    suite = benchmark.load_suite(str(suite_file))
-    suite["estimator_overrides"]["blowup"] = {"estimator.name": "ste", "optim.lr": 1e30}
-    group = {**suite["groups"][0], "estimators": ["ste", "blowup"], "rounds": 3}  # a group's own rounds
+    suite = load_suite(str(suite_file))
+    suite.variants["blowup"] = {"estimator.name": "ste", "optim.lr": 1e30}
+    group = replace(suite.groups[0], estimators=("ste", "blowup"), rounds=3)  # a group's own rounds
     benchmark.run_group(suite, group, tmp_path, Console(stderr=True))
     records = {r["case"]: r for r in benchmark.load_records(tmp_path)}
     assert records["ste"]["status"] == "ok" and len(records["ste"]["step_ms"]) == 3 * 2

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.data import cache, synthetic
+import synthetic_data as synthetic
+from bench.data import cache
 from bench.data.cifar10 import load_cifar10
 from bench.data.layouts import Layout
 from bench.data.splits import Splits

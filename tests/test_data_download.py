@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.data import download, synthetic
+import synthetic_data as synthetic
+from bench.data import download
 from bench.data.cifar10 import load_cifar10
 from bench.data.layouts import PYTHON_FOLDER
 from bench.errors import UserError

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data import synthetic
+import synthetic_data as synthetic
 from bench.data.cifar10 import load_cifar10, resolve_root
 from bench.data.dataset import Cifar10Arrays
 from bench.data.layouts import BINARY_FOLDER, PYTHON_FOLDER, VERIFY_FOLDER

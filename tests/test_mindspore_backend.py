@@ -18,7 +18,8 @@ from backends.mindspore.augment import augment, normalization_constants  # noqa:
 from backends.mindspore.backend import MindSporeBackend  # noqa: E402
 from backends.mindspore.checkpoint import write_ckpt  # noqa: E402
 from backends.mindspore.resnet import BasicBlock, BinaryResNet20, subsample2  # noqa: E402
-from bench.data.augment import augment_numpy, plan_epoch, steps_per_epoch  # noqa: E402
+from bench.architecture import Block  # noqa: E402
+from bench.data.augment import augment_numpy, batch_plan, plan_epoch, steps_per_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.errors import UserError  # noqa: E402
 from bench.schedules import Schedules  # noqa: E402
@@ -55,14 +56,14 @@ def run_steps(backend: MindSporeBackend, data: Cifar10Arrays, epoch: int, steps:
     spec = backend.spec
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size)
     sched = Schedules(spec, spe)
-    backend.set_epoch(epoch, sched.n(epoch))
+    backend.set_n(sched.n(epoch))
     out = []
     for step, (indices, aug) in enumerate(plan_epoch(len(data.train_y), spec.train.batch_size, spec.train.seed,
                                                      epoch, spec.data.augment)):
         if step == steps:
             break
         g = epoch * spe + step
-        backend.train_step(indices, aug, sched.lr(g), sched.alpha(g))
+        backend.train_step(batch_plan(indices, aug), sched.lr(g), sched.alpha(g))
         out.append(backend.pop_stats())
     return out
 
@@ -72,7 +73,7 @@ def trained() -> tuple[MindSporeBackend, Cifar10Arrays, list[StepStats]]:
     """A GRAPH_MODE backend (FDA n 9->18, noise on) after two steps on synthetic data."""
     data = synthetic()
     backend = MindSporeBackend(make_spec())
-    backend.build(steps_per_epoch(len(data.train_y), 16))
+    backend.build()
     backend.set_data(data)
     return backend, data, run_steps(backend, data, epoch=1, steps=2)
 
@@ -127,7 +128,7 @@ def test_downsampling_shortcut_gradient_in_both_modes(mode):
     middle channels, zero elsewhere, on every call (MindSpore 2.10's x[:, :, ::2, ::2] backward
     crashes in PYNATIVE, and ops.pad's backward returns stale values from the second GRAPH call)."""
     ms.set_context(mode=ms.PYNATIVE_MODE if mode == "pynative" else ms.GRAPH_MODE)
-    block = BasicBlock(16, 32, 2, make_spec(noise={"enabled": False}))
+    block = BasicBlock(Block(16, 32, 2), make_spec(noise={"enabled": False}))
     block.set_train(True)
 
     class ShortcutOnly(ms.nn.Cell):
@@ -160,7 +161,7 @@ def test_zero_learning_rate_changes_only_bn_statistics(trained):
     backend, data, _ = trained
     before = backend.state_numpy()
     indices, aug = next(plan_epoch(len(data.train_y), 16, 0, 5, True))
-    backend.train_step(indices, aug, 0.0, 0.05)
+    backend.train_step(batch_plan(indices, aug), 0.0, 0.05)
     backend.pop_stats()
     after = backend.state_numpy()
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
@@ -176,7 +177,7 @@ def test_weights_loaded_after_compilation_are_used(trained):
                  "linear.bias": np.zeros_like(state["linear.bias"])}
     backend.load_state_numpy(zero_head)
     indices, aug = next(plan_epoch(len(data.train_y), 16, 0, 6, True))
-    backend.train_step(indices, aug, 0.0, 0.05)
+    backend.train_step(batch_plan(indices, aug), 0.0, 0.05)
     assert backend.pop_stats().loss == pytest.approx(np.log(10), abs=1e-5)
     backend.load_state_numpy(state)
 
@@ -200,7 +201,7 @@ def test_checkpoint_round_trip_with_optimizer_state(trained, tmp_path):
     backend.save_checkpoint(path, {"epoch": 1, "history": [{"Top1-Acc": 0.5}]})
     assert [p.name for p in path.parent.iterdir()] == ["checkpoint.ckpt"]  # no temporary left behind
     fresh = MindSporeBackend(backend.spec)
-    fresh.build(3)
+    fresh.build()
     assert fresh.load_checkpoint(path) == {"epoch": 1, "history": [{"Top1-Acc": 0.5}]}
     for name, value in backend.state_numpy().items():
         np.testing.assert_array_equal(fresh.state_numpy()[name], value)
@@ -219,7 +220,7 @@ def test_model_zoo_layout_checkpoint_loads(trained, tmp_path):
     zoo = {(k[:-1] + "a" if k.endswith("relu1.w") else k): v for k, v in state.items()}
     write_ckpt(tmp_path / "fdabnn.ckpt", zoo, meta=None)
     backend = MindSporeBackend(make_spec(noise={"enabled": False}))
-    backend.build(1)
+    backend.build()
     assert backend.load_checkpoint(tmp_path / "fdabnn.ckpt") == {}
     for name, value in state.items():
         np.testing.assert_array_equal(backend.state_numpy()[name], value)
@@ -246,7 +247,7 @@ def test_load_state_refusals(trained):
 def test_pynative_training_step():
     data = synthetic(16, 8)
     backend = MindSporeBackend(make_spec(runtime={"mode": "pynative"}, noise={"enabled": False}))
-    backend.build(1)
+    backend.build()
     backend.set_data(data)
     (stats,) = run_steps(backend, data, epoch=0, steps=1)
     assert stats.count == 16 and np.isfinite(stats.loss)
@@ -256,7 +257,7 @@ def test_pynative_training_step():
 def test_fp16_training_step_on_cpu():
     data = synthetic(16, 8)
     backend = MindSporeBackend(make_spec(precision="fp16", noise={"enabled": False}))
-    backend.build(1)
+    backend.build()
     backend.set_data(data)
     before = backend.state_numpy()
     (stats,) = run_steps(backend, data, epoch=0, steps=1)
@@ -269,7 +270,7 @@ def test_short_training_on_real_images(cifar10):
     data = cifar10.subsample(5, 3)  # 50 training and 30 test images, stratified
     spec = make_spec(train={"epochs": 1, "batch_size": 16, "eval_batch_size": 16})
     backend = MindSporeBackend(spec)
-    backend.build(3)
+    backend.build()
     backend.set_data(data)
     stats = run_steps(backend, data, epoch=0, steps=3)
     assert [s.count for s in stats] == [16, 16, 16] and all(np.isfinite(s.loss) for s in stats)

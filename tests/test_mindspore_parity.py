@@ -22,11 +22,11 @@ from backends.pytorch.estimators import make_estimator as torch_estimator  # noq
 from backends.pytorch.loss import label_smoothed_cross_entropy  # noqa: E402
 from backends.pytorch.names import torch_to_zoo  # noqa: E402
 from bench.convert import convert_checkpoint, read_state  # noqa: E402
-from bench.data.augment import normalize_numpy, plan_epoch  # noqa: E402
+from bench.data.augment import normalize_numpy, batch_plan, plan_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.estimator_reference import label_smoothed_cross_entropy as reference_loss  # noqa: E402
-from bench.estimator_reference import pseudo_grad, sign  # noqa: E402
+from oracle import label_smoothed_cross_entropy as reference_loss  # noqa: E402
+from oracle import pseudo_grad, sign  # noqa: E402
 from bench.schedules import Schedules  # noqa: E402
 from bench.spec import EstimatorSpec, Spec  # noqa: E402
 
@@ -57,7 +57,7 @@ def pair() -> tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]:
     data = synthetic()
     ms_backend, torch_backend = MindSporeBackend(make_spec("mindspore")), TorchBackend(make_spec("torch"))
     for backend in (ms_backend, torch_backend):
-        backend.build(len(data.train_y) // BATCH)
+        backend.build()
         backend.set_data(data)
     return ms_backend, torch_backend, data
 
@@ -246,7 +246,7 @@ def test_sgd_steps_keep_the_same_losses():
     data = synthetic()
     ms_backend, torch_backend = MindSporeBackend(make_spec("mindspore", 1)), TorchBackend(make_spec("torch", 1))
     for backend in (ms_backend, torch_backend):
-        backend.build(len(data.train_y) // BATCH)
+        backend.build()
         backend.set_data(data)
     ms_backend.load_state_numpy(torch_backend.state_numpy())
     sched = Schedules(ms_backend.spec, len(data.train_y) // BATCH)
@@ -258,8 +258,8 @@ def test_sgd_steps_keep_the_same_losses():
         start = ms_backend.state_numpy()
         pair_losses = []
         for backend in (ms_backend, torch_backend):
-            backend.set_epoch(0, sched.n(0))
-            backend.train_step(indices, aug, sched.lr(step), sched.alpha(step))
+            backend.set_n(sched.n(0))
+            backend.train_step(batch_plan(indices, aug), sched.lr(step), sched.alpha(step))
             pair_losses.append(backend.pop_stats().loss)
         losses.append(pair_losses)
         ms_state, torch_state = ms_backend.state_numpy(), torch_backend.state_numpy()

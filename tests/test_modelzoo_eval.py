@@ -20,12 +20,12 @@ def _fdabnn(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_model_zoo_checkpoint_and_layout_evaluate_alike_in_both_frameworks(tmp_path):
     from backends.mindspore.backend import MindSporeBackend
-    from bench.data.synthetic import random_splits, write_binary_batches
+    from synthetic_data import random_splits, write_binary_batches
     from bench.spec import build_spec
 
     # The released fdabnn.ckpt's layout: model tensors only, PReLU slopes named reluK.a (MindSpore 1.3).
     backend = MindSporeBackend(build_spec({"backend": "mindspore", "device": "cpu"}))
-    backend.build(steps_per_epoch=1)
+    backend.build()
     state = {name.replace(".w", ".a") if ".relu" in name else name: value
              for name, value in backend.state_numpy().items()}
     zoo_ckpt = tmp_path / "fdabnn.ckpt"

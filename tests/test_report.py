@@ -10,7 +10,7 @@ import pytest
 from bench import store
 from bench.report import write_summary
 from bench.spec import build_spec
-from bench.training import run_record
+from bench.store import run_record
 
 ENV = {
     "git_commit": "abc123def", "python": "3.11.7", "os": "Linux 6.1", "machine": "x86_64",
@@ -162,14 +162,14 @@ def test_micro_benchmarks_get_their_section(results):
                 "stats": {"median": median, "min": median * 0.9, "iqr": median * 0.1, "rounds": 7}}
     run = {"datetime": "2026-11-26T15:00:00", "machine_info": {"fdabnn": {"cpu_model": "Test CPU", "cpu_count": 2,
                                                                          "torch": "2.13.0", "git_commit": "abc"}},
-           "benchmarks": [bench("ste-clip1", 0.002), bench("fda-closed-n9", 0.005),
+           "benchmarks": [bench("ste", 0.004), bench("ste-unfused", 0.002), bench("fda-n9-unfused", 0.005),
                           bench("torch", 0.030, "layers-cpu-conv3x3-128x16x32x32"),
                           bench("mindspore", 0.090, "layers-cpu-conv3x3-128x16x32x32")]}
     (results / "micro" / "estimators-cpu.json").write_text(json.dumps(run))
     text = write_summary()[0].read_text()
     section = text[text.index("## Estimator micro-benchmarks"):text.index("## References")]
     assert "#### torch-cpu-act128x16x32x32" in section
-    assert "| fda-closed-n9 | 5000 | 4500 | 500 | 7 | 2.50 |" in section
+    assert "| fda-n9-unfused | 5000 | 4500 | 500 | 7 | 2.50 |" in section  # against the op-by-op STE
     layers = section[section.index("#### layers-cpu-conv3x3-128x16x32x32"):]
     assert "× PyTorch" in layers and "| mindspore | 90000 | 81000 | 9000 | 7 | 3.00 |" in layers
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bench import store
 from bench.errors import UserError
 from bench.estimate import estimate
-from bench.spec import build_spec, merge, parse_overrides
+from bench.spec import build_spec, load_spec
 from bench.studies import ABLATIONS, expand, load_profiles, load_study, parse_seeds, study_names
 
 GOOD = """
@@ -80,11 +81,14 @@ def test_seeds_multiply_cells_and_name_distinct_run_directories(profiles):
     assert [c.run_id for c in again] == [c.run_id for c in cells]
 
 
-def test_overrides_rebuild_the_exact_spec(profiles):
+def test_the_spec_file_a_cell_is_handed_rebuilds_the_exact_spec(profiles, tmp_path):
+    """The runner writes a cell's resolved spec to its run directory and the child reads it back."""
     for name in study_names():
         for profile in profiles.profiles.values():
             for cell in expand(load_study(name), profile, device="cpu", seeds=(0, 3)):
-                assert build_spec(merge({}, parse_overrides(cell.overrides()))) == cell.spec
+                path = tmp_path / f"{cell.run_id}.json"
+                store.atomic_write_json(path, cell.spec.to_dict())
+                assert load_spec(path) == cell.spec
 
 
 def test_duplicate_cells_across_grids_run_once(tmp_path, profiles):

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from backends import backend_class  # noqa: E402
 from backends.base import StepStats  # noqa: E402
 from backends.pytorch.backend import TorchBackend  # noqa: E402
-from bench.data.augment import plan_epoch, steps_per_epoch  # noqa: E402
+from bench.data.augment import batch_plan, plan_epoch, steps_per_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.schedules import Schedules  # noqa: E402
 from bench.spec import EstimatorSpec, NoiseSpec, OptimSpec, Spec, TrainSpec  # noqa: E402
@@ -32,7 +32,7 @@ def _spec(**train) -> Spec:
 def _ready(spec: Spec, data: Cifar10Arrays) -> tuple[TorchBackend, Schedules]:
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)
     backend = TorchBackend(spec)
-    backend.build(spe)
+    backend.build()
     backend.set_data(data)
     return backend, Schedules(spec, spe)
 
@@ -40,14 +40,14 @@ def _ready(spec: Spec, data: Cifar10Arrays) -> tuple[TorchBackend, Schedules]:
 def _run_epoch(backend: TorchBackend, sched: Schedules, data: Cifar10Arrays, epoch: int,
                steps: int | None = None) -> None:
     spec = backend.spec
-    backend.set_epoch(epoch, sched.n(epoch))
+    backend.set_n(sched.n(epoch))
     plan = plan_epoch(len(data.train_y), spec.train.batch_size, spec.train.seed, epoch, spec.data.augment,
                       spec.train.max_steps_per_epoch)
     for step, (indices, aug) in enumerate(plan):
         if steps is not None and step >= steps:
             break
         g = epoch * sched.steps_per_epoch + step
-        backend.train_step(indices, aug, sched.lr(g), sched.alpha(g))
+        backend.train_step(batch_plan(indices, aug), sched.lr(g), sched.alpha(g))
 
 
 def test_registry_and_environment():
@@ -84,7 +84,7 @@ def test_steps_accumulate_stats_until_popped_and_evaluate_reports_fractions():
 
 
 def test_evaluate_loss_is_the_smoothed_loss_over_all_test_images():
-    from bench import estimator_reference as ref
+    import oracle as ref
     from bench.data.augment import normalize_numpy
 
     data = _synthetic(n_test=23)  # a partial last batch of 3

@@ -1,4 +1,4 @@
-"""PyTorch sign estimators against the NumPy references of bench/estimator_reference.py."""
+"""PyTorch sign estimators against the NumPy references of bench/estimators.py (tests/oracle.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends.pytorch.estimators import ESTIMATORS, FdaSign, make_estimator  # noqa: E402
-from backends.pytorch.estimators.fda import fda_pseudo_grad_closed, fda_pseudo_grad_sum  # noqa: E402
-from bench import estimator_reference as ref  # noqa: E402
+import oracle as ref  # noqa: E402
+from backends.pytorch.estimators import estimator_function, make_estimator  # noqa: E402
+from backends.pytorch.estimators.fda import closed as fda_closed  # noqa: E402
+from backends.pytorch.estimators.fda import term_sum as fda_term_sum  # noqa: E402
 from bench.errors import UserError  # noqa: E402
+from bench.estimators import NAMES  # noqa: E402
 from bench.spec import EstimatorSpec  # noqa: E402
 
 # 0, -0, ±1 exactly, just inside and outside ±1, far outside, and a spread in between
@@ -71,15 +73,15 @@ def test_forward_is_exactly_plus_minus_one(name, spec, kwargs):
 @pytest.mark.parametrize("n", [0, 1, 4, 9, 18, 64])
 def test_fda_closed_form_equals_term_sum(n):
     x = torch.from_numpy(X)
-    closed = fda_pseudo_grad_closed(x, torch.tensor(float(n)), 0.1)
-    summed = fda_pseudo_grad_sum(x, n, 0.1, n)
+    closed = fda_closed(x, torch.tensor(float(n)), 0.1)
+    summed = fda_term_sum(x, n, 0.1, n)
     np.testing.assert_allclose(closed.numpy(), summed.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(closed.numpy(), ref.fda_grad(X, n, 0.1), rtol=1e-5, atol=1e-5)
     assert closed[0].item() == pytest.approx(4 * 0.1 / np.pi * (n + 1))  # the limit at x = 0
 
 
 def test_fda_sum_form_masks_terms_above_n():
-    est = FdaSign(n=4, form="sum", n_max=18)
+    est = make_estimator(EstimatorSpec(name="fda", n=4, n_end=18, form="sum"))
     x = torch.from_numpy(X)
     ones = torch.ones_like(x)
     np.testing.assert_allclose(_input_grad(est, x, ones).numpy(), ref.fda_grad(X, 4), rtol=1e-5, atol=1e-6)
@@ -106,8 +108,8 @@ def test_bf16_autocast_keeps_fp32_estimator_arithmetic(name, spec, kwargs, fused
 def test_fda_bf16_arithmetic_would_differ():
     """The test above has teeth: the FDA gradient computed in bf16 is visibly different."""
     x16 = torch.from_numpy(X).bfloat16()
-    in_bf16 = fda_pseudo_grad_closed(x16, torch.tensor(9.0, dtype=torch.bfloat16), 0.1)
-    in_fp32 = fda_pseudo_grad_closed(x16.float(), torch.tensor(9.0), 0.1).bfloat16()
+    in_bf16 = fda_closed(x16, torch.tensor(9.0, dtype=torch.bfloat16), 0.1)
+    in_fp32 = fda_closed(x16.float(), torch.tensor(9.0), 0.1).bfloat16()
     assert not torch.equal(in_bf16, in_fp32)
 
 
@@ -126,7 +128,7 @@ def test_fda_n_change_under_compile_neither_recompiles_nor_breaks_the_graph(fuse
     from torch._dynamo.testing import CompileCounter
 
     torch.compiler.reset()
-    est = FdaSign(n=9, fused=fused)
+    est = make_estimator(EstimatorSpec(name="fda", n=9), fused)
     counter = CompileCounter()
 
     def grad_of(x: torch.Tensor) -> torch.Tensor:
@@ -144,8 +146,8 @@ def test_fda_n_change_under_compile_neither_recompiles_nor_breaks_the_graph(fuse
 
 
 def test_registry_lists_known_names_on_unknown():
-    assert set(ESTIMATORS) == {"ste", "approx_sign", "fda"}
-    from backends.pytorch.estimators import estimator_class
-
+    assert NAMES == ("ste", "approx_sign", "fda")
+    for name in NAMES:  # every described estimator has its PyTorch pseudo-gradient
+        assert issubclass(estimator_function(name), torch.autograd.Function)
     with pytest.raises(UserError, match="ste, approx_sign, fda"):
-        estimator_class("sign_swish")
+        estimator_function("sign_swish")

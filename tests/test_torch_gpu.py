@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from backends.pytorch.augment import augment_batch, normalization_table, normalize  # noqa: E402
 from backends.pytorch.backend import CudaEventClock, TorchBackend  # noqa: E402
-from bench.data.augment import augment_numpy, normalize_numpy, plan_epoch  # noqa: E402
+from bench.data.augment import augment_numpy, normalize_numpy, batch_plan, plan_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.spec import EstimatorSpec, NoiseSpec, RuntimeSpec, Spec, TrainSpec  # noqa: E402
 
@@ -29,17 +29,17 @@ def _backend(precision: str = "fp32", compile: bool = False, **estimator) -> Tor
                 noise=NoiseSpec(enabled=True), train=TrainSpec(batch_size=64, eval_batch_size=50),
                 runtime=RuntimeSpec(compile=compile, deterministic=False))
     backend = TorchBackend(spec)
-    backend.build(steps_per_epoch=4)
+    backend.build()
     backend.set_data(_data())
     return backend
 
 
 def _steps(backend: TorchBackend, epoch: int, n: int, count: int = 4) -> None:
-    backend.set_epoch(epoch, n)
+    backend.set_n(n)
     for step, (indices, aug) in enumerate(plan_epoch(256, 64, 0, epoch, True)):
         if step >= count:
             break
-        backend.train_step(indices, aug, 0.1, 0.05)
+        backend.train_step(batch_plan(indices, aug), 0.1, 0.05)
 
 
 def test_cuda_augmentation_equals_augment_numpy():

@@ -9,14 +9,14 @@ torch = pytest.importorskip("torch")
 
 from backends.pytorch.binconv import BinConv2d  # noqa: E402
 from backends.pytorch.noise import NoiseAdaptation  # noqa: E402
-from bench.spec import EstimatorSpec, NoiseSpec  # noqa: E402
+from bench.spec import NoiseSpec, Spec  # noqa: E402
 
 NOISE = NoiseSpec(enabled=True)
 
 
 def _conv(c_in: int = 16, c_out: int = 32, scaling: str = "layer", noise: NoiseSpec = NOISE) -> BinConv2d:
     torch.manual_seed(0)
-    return BinConv2d(c_in, c_out, 1, EstimatorSpec(name="fda"), noise, scaling)
+    return BinConv2d(c_in, c_out, 1, Spec(estimator={"name": "fda"}, noise=noise, model={"scaling": scaling}))
 
 
 @pytest.mark.parametrize(("d", "k", "hidden"), [(16, 64, 1), (32, 64, 1), (64, 64, 1), (144, 64, 2), (576, 64, 9),

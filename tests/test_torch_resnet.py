@@ -14,7 +14,7 @@ from backends.pytorch.backend import TorchBackend  # noqa: E402
 from backends.pytorch.loss import label_smoothed_cross_entropy  # noqa: E402
 from backends.pytorch.names import torch_to_zoo  # noqa: E402
 from backends.pytorch.resnet import BinaryResNet20, shortcut_a  # noqa: E402
-from bench import estimator_reference as ref  # noqa: E402
+import oracle as ref  # noqa: E402
 from bench.data.augment import AugParams, augment_numpy, normalize_numpy, plan_epoch  # noqa: E402
 from bench.errors import UserError  # noqa: E402
 from bench.spec import ModelSpec, NoiseSpec, Spec  # noqa: E402
@@ -35,7 +35,7 @@ def _reference() -> list[tuple[str, tuple[int, ...]]]:
 
 def _backend(spec: Spec = Spec(device="cpu")) -> TorchBackend:
     backend = TorchBackend(spec)
-    backend.build(steps_per_epoch=1)
+    backend.build()
     return backend
 
 

@@ -31,15 +31,15 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, amp, nn, ops
 
-from backends.base import Backend, StepStats
+from backends.base import Backend, StepStats, resolve_device
 from backends.mindspore.augment import augment, normalization_constants, normalize
 from backends.mindspore.checkpoint import OPTIMIZER_PREFIX, read_ckpt, write_ckpt
 from backends.mindspore.loss import smoothed_cross_entropy
 from backends.mindspore.resnet import BinaryResNet20
-from bench.data.augment import AugParams
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import cpu_model
 from bench.errors import UserError
+from bench.metrics import eval_metrics
 from bench.spec import Spec
 from bench.zoo_names import canonical_state, check_names
 
@@ -92,15 +92,13 @@ def _overwrite(param: Parameter, value: np.ndarray) -> None:
     ops.assign(param, Tensor(np.asarray(value), dtype=param.dtype))
 
 
-def resolve_device(spec: Spec) -> str:
-    if spec.device == "auto":
-        return "cuda" if gpu_unavailable_reason() is None else "cpu"
-    return spec.device
-
-
 class MindSporeBackend(Backend):
     name = "mindspore"
     checkpoint_suffix = ".ckpt"
+
+    @staticmethod
+    def cuda_available() -> bool:
+        return gpu_unavailable_reason() is None
 
     @staticmethod
     def unsupported_reason(spec: Spec) -> str | None:
@@ -108,7 +106,7 @@ class MindSporeBackend(Backend):
             reason = gpu_unavailable_reason()
             if reason:
                 return f"MindSpore GPU unavailable: {reason}"
-        if spec.precision == "bf16" and resolve_device(spec) == "cpu":
+        if spec.precision == "bf16" and resolve_device(spec.device, gpu_unavailable_reason() is None) == "cpu":
             return ("bf16 on CPU: MindSpore 2.10's CPU kernels reject bfloat16 (PReLU and BatchNorm raise, "
                     "Conv2D has no bf16 CPU kernel); use precision=fp32 or fp16 here, or bf16 on a GPU")
         return None
@@ -126,28 +124,23 @@ class MindSporeBackend(Backend):
 
     def __init__(self, spec: Spec):
         super().__init__(spec)
-        self._device = resolve_device(spec)
         self.net: BinaryResNet20 | None = None
         self._pending: list[tuple[Tensor, Tensor, int]] = []
         self._count = self._steps = 0
-
-    @property
-    def device(self) -> str:
-        return self._device
 
     # ---- build -------------------------------------------------------------------------------
 
     def _configure_context(self) -> None:
         """MindSpore's context is per process: device, execution mode, threads, determinism."""
         runtime = self.spec.runtime
-        if ms.get_context("device_target") != _TARGETS[self._device]:
-            ms.set_device(_TARGETS[self._device])
+        if ms.get_context("device_target") != _TARGETS[self.device]:
+            ms.set_device(_TARGETS[self.device])
         ms.set_context(mode=ms.PYNATIVE_MODE if runtime.mode == "pynative" else ms.GRAPH_MODE)
         _set_once("deterministic", runtime.deterministic, ms.set_deterministic)
-        if self._device == "cpu":
+        if self.device == "cpu":
             set_cpu_threads(runtime.threads)
 
-    def build(self, steps_per_epoch: int) -> None:
+    def build(self) -> None:
         spec = self.spec
         self._configure_context()
         ms.set_seed(spec.train.seed)
@@ -229,16 +222,16 @@ class MindSporeBackend(Backend):
         self.test_x = Tensor(np.concatenate([data.test_x, np.zeros((pad, *data.test_x.shape[1:]), np.uint8)]))
         self.test_y = Tensor(np.concatenate([data.test_y, np.zeros(pad, data.test_y.dtype)]).astype(np.int32))
 
-    def set_epoch(self, epoch: int, n: int) -> None:
+    def set_n(self, n: int) -> None:
         self._n = Tensor(float(n), ms.float32)
 
-    def train_step(self, indices: np.ndarray, aug: AugParams, lr: float, alpha: float) -> None:
+    def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:
         self._require_net()
-        plan = np.stack([indices, aug.offsets[:, 0], aug.offsets[:, 1], aug.flips], axis=1).astype(np.int32)
         scalars = np.array([lr, alpha], dtype=np.float32)
-        loss, correct = self._train_step(self.train_x, self.train_y, Tensor(plan), Tensor(scalars), self._n)
-        self._pending.append((loss, correct, len(indices)))
-        self._count += len(indices)
+        loss, correct = self._train_step(self.train_x, self.train_y, Tensor(plan.astype(np.int32)), Tensor(scalars),
+                                         self._n)
+        self._pending.append((loss, correct, len(plan)))
+        self._count += len(plan)
         self._steps += 1
 
     def pop_stats(self) -> StepStats:
@@ -266,7 +259,7 @@ class MindSporeBackend(Backend):
                 top5 += int(hit5.asnumpy()[:valid].sum())
         finally:
             net.set_train(True)
-        return {"Validation-Loss": loss_sum / total, "Top1-Acc": top1 / total, "Top5-Acc": top5 / total}
+        return eval_metrics(loss_sum, top1, top5, total)
 
     def synchronize(self) -> None:
         ms.runtime.synchronize()
@@ -288,6 +281,14 @@ class MindSporeBackend(Backend):
 
     def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
         write_ckpt(path, {**self._model_params(), **self._training_state()}, meta)
+
+    def save_model(self, path: Path, meta: dict[str, Any]) -> None:
+        write_ckpt(path, self._model_params(), meta)
+
+    @classmethod
+    def read_model_state(cls, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        tensors, meta = read_ckpt(path)
+        return {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}, meta or {}
 
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         tensors, meta = read_ckpt(path)

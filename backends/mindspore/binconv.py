@@ -27,20 +27,20 @@ from mindspore.common.initializer import HeNormal, initializer
 
 from backends.mindspore.estimators import make_estimator
 from backends.mindspore.noise import NoiseAdaptation
-from bench.spec import EstimatorSpec, NoiseSpec
+from bench.spec import Spec
 
 
 class BinConv2d(nn.Cell):
     """construct(x, n, alpha): n is the estimator's n, alpha the noise weight (0-d float32 Tensors)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, estimator: EstimatorSpec,
-                 noise: NoiseSpec, scaling: str = "layer"):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
         super().__init__()
         shape = (out_channels, in_channels, 3, 3)
         self.weight = Parameter(initializer(HeNormal(mode="fan_in", nonlinearity="relu"), shape), name="weight")
-        self.per_channel = scaling == "channel"
-        self.sign_w = make_estimator(estimator)
-        self.sign_a = make_estimator(estimator)
+        self.per_channel = spec.model.scaling == "channel"
+        self.sign_w = make_estimator(spec.estimator)
+        self.sign_a = make_estimator(spec.estimator)
+        noise = spec.noise
         self.noisy = noise.enabled
         if noise.enabled:
             self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale)

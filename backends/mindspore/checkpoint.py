@@ -4,14 +4,13 @@ A checkpoint is one .ckpt: named tensors (the model under the model zoo's names,
 and loss-scaler state under OPTIMIZER_PREFIX + MindSpore's own names: optimizer.accum.<param>,
 optimizer.stat.<param>, optimizer.learning_rate, ...; the prefix tells model from training state
 without knowing the optimizer) and, when given, the run's meta as a JSON string entry `META_KEY`
-(MindSpore's append_dict), so tensors and meta can never disagree. Writes are atomic: a temporary
-file in the same folder, then os.replace, so a crash mid-save leaves the previous checkpoint whole.
+(MindSpore's append_dict), so tensors and meta can never disagree. Writes are atomic
+(bench.store.atomic_path): a crash mid-save leaves the previous checkpoint whole.
 The model zoo's released fdabnn.ckpt is such a file with model tensors only.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +19,19 @@ import numpy as np
 from mindspore import Parameter, Tensor
 
 from bench.errors import UserError
+from bench.store import atomic_path
 
 META_KEY = "fdabnn_meta"
 OPTIMIZER_PREFIX = "optimizer."
 
 
 def write_ckpt(path: Path, tensors: dict[str, Tensor | Parameter | np.ndarray], meta: dict[str, Any] | None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # MindSpore appends ".ckpt" to a name lacking it, so the temporary name ends in .ckpt too
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.ckpt")
     entries = [{"name": name, "data": value if isinstance(value, Tensor) else Tensor(value)}
                for name, value in tensors.items()]
     append = {META_KEY: json.dumps(meta)} if meta is not None else None
-    try:
+    # MindSpore appends ".ckpt" to a name lacking it, so the temporary name ends in .ckpt too
+    with atomic_path(path, suffix=".ckpt") as tmp:
         ms.save_checkpoint(entries, str(tmp), append_dict=append)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_ckpt(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:

@@ -4,7 +4,7 @@ LabelSmoothingCrossEntropy), per sample:
     loss_b = -sum_c q_bc log softmax(z_b)_c,   q_bc = 1 - eps if c = y_b else eps / (C - 1)
 
 (PyTorch's built-in label smoothing puts eps / C on every class instead.) Computed in float32
-whatever the logits' dtype; reference: bench/estimator_reference.py label_smoothed_cross_entropy.
+whatever the logits' dtype; reference: tests/oracle.py label_smoothed_cross_entropy.
 """
 from __future__ import annotations
 

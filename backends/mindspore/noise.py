@@ -5,8 +5,8 @@ backends/pytorch/noise.py:
 
 applied as z = sign_est(t) + alpha * e(t) during training (alpha decays to 0, so the deployed layer is
 binary). t is one output channel's flattened kernel (d = C_in * 9) for weights, one pixel's channel
-vector (d = C_in) for activations. Both linears are bias-free, initialised N(0, 1/fan_in); h keeps
-at least one hidden unit (the public code's d // 64 is 0 at widths 16 and 32).
+vector (d = C_in) for activations. Both linears are bias-free, initialised N(0, 1/fan_in); h:
+bench.architecture.noise_hidden_width.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import math
 
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal
+
+from bench.architecture import noise_hidden_width
 
 
 def _dense(fan_in: int, fan_out: int) -> nn.Dense:
@@ -25,7 +27,7 @@ class NoiseAdaptation(nn.Cell):
 
     def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1):
         super().__init__()
-        self.d, self.hidden, self.sin_scale = d, max(1, d // k), sin_scale
+        self.d, self.hidden, self.sin_scale = d, noise_hidden_width(d, k), sin_scale
         self.fc1 = _dense(d, self.hidden)
         self.fc2 = _dense(self.hidden, d)
 

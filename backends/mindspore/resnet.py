@@ -1,12 +1,4 @@
-"""The binarized ResNet-20 of the FDA-BNN model zoo (research/cv/FDA-BNN/src/resnet.py), for CIFAR:
-
-    conv1 3x3 3->16 (full precision, no bias) -> bn1                     (no activation)
-    layer1..3: 3 BasicBlocks each at 16, 32, 64 channels, stride 2 entering layer2 and layer3
-        block:  out = bn1(relu1(conv1(x)))      conv1, conv2: BinConv2d (binconv.py)
-                out = bn2(relu2(conv2(out)))    relu1, relu2: PReLU, one slope, init 0.25
-                out = out + shortcut(x)         option A: x[:, :, ::2, ::2], zero channels padded
-                                                equally on both sides; no activation after the add
-    ReLU -> global average pool -> linear (Dense) 64->10 with bias
+"""The binarized ResNet-20 of bench/architecture.py in MindSpore; convolutions: binconv.py.
 
 Parameter names are the model zoo's (backends/reference/modelzoo-resnet20-params.txt), being the
 attribute paths: conv1.weight, bn1.gamma, bn1.moving_mean, layer1.0.conv1.weight, layer1.0.relu1.w,
@@ -20,16 +12,13 @@ from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import HeNormal
 
 from backends.mindspore.binconv import BinConv2d
+from bench.architecture import BN_EPS, BN_MOMENTUM, PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
 from bench.spec import Spec
-
-STAGE_WIDTHS = (16, 32, 64)
-BLOCKS_PER_STAGE = 3
-BN_MOMENTUM = 0.9
-BN_EPS = 1e-5
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+    # MindSpore's momentum weighs the running statistic, PyTorch's the new batch
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=1.0 - BN_MOMENTUM)
 
 
 def subsample2(x: Tensor) -> Tensor:
@@ -41,21 +30,21 @@ def subsample2(x: Tensor) -> Tensor:
 
 
 class BasicBlock(nn.Cell):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
+    def __init__(self, block: Block, spec: Spec):
         super().__init__()
-        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec.estimator, spec.noise, spec.model.scaling)
+        in_channels, out_channels, stride = block
+        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec)
         self.bn1 = _bn(out_channels)
-        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec.estimator, spec.noise, spec.model.scaling)
+        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec)
         self.bn2 = _bn(out_channels)
-        self.relu1 = nn.PReLU(channel=1, w=0.25)
-        self.relu2 = nn.PReLU(channel=1, w=0.25)
+        self.relu1 = nn.PReLU(channel=1, w=PRELU_INIT)
+        self.relu2 = nn.PReLU(channel=1, w=PRELU_INIT)
         self.downsample = stride != 1 or in_channels != out_channels
         if stride not in (1, 2):
             raise ValueError(f"stride {stride}: option-A shortcut supports 1 or 2")
-        pad = (out_channels - in_channels) // 2
         # ops.Pad (the model zoo's nn.Pad), not ops.pad: in GRAPH_MODE on CPU the latter's backward
         # (PadV3Grad) returns stale values from the second call on (MindSpore 2.10)
-        self.channel_pad = ops.Pad(((0, 0), (pad, out_channels - in_channels - pad), (0, 0), (0, 0)))
+        self.channel_pad = ops.Pad(((0, 0), shortcut_padding(in_channels, out_channels), (0, 0), (0, 0)))
 
     def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
         out = self.bn1(self.relu1(self.conv1(x, n, alpha)))
@@ -74,16 +63,9 @@ class BinaryResNet20(nn.Cell):
         self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], 3, stride=1, pad_mode="pad", padding=1, has_bias=False,
                                weight_init=he)
         self.bn1 = _bn(STAGE_WIDTHS[0])
-        self.layer1 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[0], 1, spec)
-        self.layer2 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[1], 2, spec)
-        self.layer3 = self._stage(STAGE_WIDTHS[1], STAGE_WIDTHS[2], 2, spec)
+        self.layer1, self.layer2, self.layer3 = (
+            nn.CellList([BasicBlock(block, spec) for block in stage_blocks(stage)]) for stage in range(3))
         self.linear = nn.Dense(STAGE_WIDTHS[-1], spec.model.num_classes, weight_init=he, bias_init="zeros")
-
-    @staticmethod
-    def _stage(in_channels: int, width: int, stride: int, spec: Spec) -> nn.CellList:
-        strides = [stride] + [1] * (BLOCKS_PER_STAGE - 1)
-        channels = [in_channels] + [width] * (BLOCKS_PER_STAGE - 1)
-        return nn.CellList([BasicBlock(c, width, s, spec) for c, s in zip(channels, strides)])
 
     def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
         x = self.bn1(self.conv1(x))

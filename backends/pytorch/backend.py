@@ -14,8 +14,6 @@ compiled once when alpha first reaches 0 (the cosine schedule's last step).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,24 +21,40 @@ from typing import Any
 import numpy as np
 import torch
 
-from backends.base import Backend, StepClock, StepStats
+from backends.base import Backend, StepClock, StepStats, resolve_device
 from backends.pytorch.augment import augment_batch, normalization_table, normalize
 from backends.pytorch.loss import label_smoothed_cross_entropy
 from backends.pytorch.names import torch_to_zoo
 from backends.pytorch.resnet import BinaryResNet20
-from bench.data.augment import AugParams
+from bench.architecture import spec_tree_for_state
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import cpu_model
-from bench.spec import Spec
+from bench.errors import UserError
+from bench.metrics import eval_metrics
+from bench.spec import Spec, build_spec
+from bench.store import atomic_path
 from bench.zoo_names import canonical_state, check_names
 
 _AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def _resolve_device(spec: Spec) -> str:
-    if spec.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec.device
+def _load(path: Path, device: str = "cpu") -> Any:
+    """torch.load of weights only (no pickled code runs); anything unreadable is one UserError."""
+    try:
+        return torch.load(Path(path), map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path}: not found") from None
+    except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+        raise UserError(f"checkpoint {path}: not a readable PyTorch checkpoint ({exc})".splitlines()[0]) from None
+
+
+def _model_state(payload: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(model state_dict, meta) of a checkpoint save_checkpoint/save_model wrote, or of a bare state_dict."""
+    wrapped = isinstance(payload, dict) and isinstance(payload.get("model"), dict)
+    state = payload["model"] if wrapped else payload
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"checkpoint {path}: holds no model state_dict")
+    return state, dict(payload.get("meta") or {}) if wrapped else {}
 
 
 @dataclass
@@ -67,10 +81,14 @@ class TorchBackend(Backend):
     checkpoint_suffix = ".pt"
 
     @staticmethod
+    def cuda_available() -> bool:
+        return torch.cuda.is_available()
+
+    @staticmethod
     def unsupported_reason(spec: Spec) -> str | None:
         if spec.device == "cuda" and not torch.cuda.is_available():
             return f"device 'cuda' requested but this PyTorch {torch.__version__} sees no CUDA GPU"
-        if spec.precision == "fp16" and _resolve_device(spec) == "cpu":
+        if spec.precision == "fp16" and resolve_device(spec.device, torch.cuda.is_available()) == "cpu":
             return "fp16 autocast needs CUDA on PyTorch; use bf16 or fp32"
         return None
 
@@ -87,23 +105,18 @@ class TorchBackend(Backend):
 
     def __init__(self, spec: Spec):
         super().__init__(spec)
-        self._device = _resolve_device(spec)
         self._amp_dtype = _AMP_DTYPES[spec.precision]
-        self._channels_last = self._device == "cuda" and spec.runtime.channels_last
+        self._channels_last = self.device == "cuda" and spec.runtime.channels_last
         self.model: BinaryResNet20 | None = None
-
-    @property
-    def device(self) -> str:
-        return self._device
 
     # ---- build -------------------------------------------------------------------------------
 
-    def build(self, steps_per_epoch: int) -> None:
+    def build(self) -> None:
         spec = self.spec
         if spec.runtime.threads:
             torch.set_num_threads(spec.runtime.threads)
         torch.manual_seed(spec.train.seed)
-        if self._device == "cpu":
+        if self.device == "cpu":
             torch.use_deterministic_algorithms(spec.runtime.deterministic)
             # deterministic mode would also NaN-fill every new tensor (a debugging aid for reads of
             # uninitialised memory); that fill costs a quarter of a CPU step and changes no result
@@ -111,11 +124,11 @@ class TorchBackend(Backend):
         else:
             torch.backends.cudnn.deterministic = spec.runtime.deterministic
             torch.backends.cudnn.benchmark = not spec.runtime.deterministic
-        self.model = BinaryResNet20(spec).to(self._device)
+        self.model = BinaryResNet20(spec).to(self.device)
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.train()
-        fused = self._device == "cuda"  # fused steps take GradScaler's inf check on device: no sync
+        fused = self.device == "cuda"  # fused steps take GradScaler's inf check on device: no sync
         params = self.model.parameters()  # weight decay on every parameter, as the model zoo
         if spec.optim.name == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -124,11 +137,11 @@ class TorchBackend(Backend):
         else:
             self.optimizer = torch.optim.Adam(params, lr=spec.optim.lr, weight_decay=spec.optim.weight_decay,
                                               fused=fused or None)
-        self.scaler = torch.amp.GradScaler(self._device, enabled=spec.precision == "fp16")
-        self._norm_table = normalization_table(spec.data.normalization, self._device)
-        self._alpha = torch.zeros((), dtype=torch.float32, device=self._device)
-        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
-        self._correct = torch.zeros((), dtype=torch.int64, device=self._device)
+        self.scaler = torch.amp.GradScaler(self.device, enabled=spec.precision == "fp16")
+        self._norm_table = normalization_table(spec.data.normalization, self.device)
+        self._alpha = torch.zeros((), dtype=torch.float32, device=self.device)
+        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self._count = self._steps = 0
         self._forward_loss_fn = torch.compile(self._forward_loss) if spec.runtime.compile else self._forward_loss
 
@@ -141,18 +154,18 @@ class TorchBackend(Backend):
 
     def set_data(self, data: Cifar10Arrays) -> None:
         def to_device(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(array)).to(self._device)
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
         self.train_x, self.test_x = to_device(data.train_x), to_device(data.test_x)
         self.train_y = to_device(data.train_y.astype(np.int64))
         self.test_y = to_device(data.test_y.astype(np.int64))
 
-    def set_epoch(self, epoch: int, n: int) -> None:
+    def set_n(self, n: int) -> None:
         self._require_model().set_n(n)
 
     def _autocast(self) -> torch.autocast:
         # fp32 runs get a disabled context (its dtype argument is then ignored)
-        return torch.autocast(self._device, dtype=self._amp_dtype or torch.bfloat16,
+        return torch.autocast(self.device, dtype=self._amp_dtype or torch.bfloat16,
                               enabled=self._amp_dtype is not None)
 
     def _forward_loss(self, images: torch.Tensor, labels: torch.Tensor,
@@ -161,29 +174,29 @@ class TorchBackend(Backend):
             logits = self.model(images, alpha)
         return label_smoothed_cross_entropy(logits, labels, self.spec.train.label_smoothing), logits
 
-    def _batch_plan(self, indices: np.ndarray, aug: AugParams) -> torch.Tensor:
-        """(B, 4) int64 [index, row offset, col offset, flip] on the device in one transfer."""
-        plan = np.stack([indices, aug.offsets[:, 0], aug.offsets[:, 1], aug.flips], axis=1).astype(np.int64)
+    def _plan_on_device(self, plan: np.ndarray) -> torch.Tensor:
+        """The (B, 4) int64 batch plan on the device in one transfer."""
         host = torch.from_numpy(plan)
-        if self._device == "cuda":
+        if self.device == "cuda":
             host = host.pin_memory()  # pinned + non_blocking: the copy is queued, the host goes on
-        return host.to(self._device, non_blocking=True)
+        return host.to(self.device, non_blocking=True)
 
-    def _train_batch(self, indices: np.ndarray, aug: AugParams) -> tuple[torch.Tensor, torch.Tensor]:
+    def _train_batch(self, plan_np: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Gather and augment one training batch on the device: (images, labels)."""
-        plan = self._batch_plan(indices, aug)
+        plan = self._plan_on_device(plan_np)
         idx = plan[:, 0]
         images = augment_batch(self.train_x.index_select(0, idx), plan[:, 1:3], plan[:, 3].bool(), self._norm_table)
         if not self._channels_last:
             images = images.contiguous()
         return images, self.train_y.index_select(0, idx)
 
-    def data_step(self, indices: np.ndarray, aug: AugParams) -> None:
-        self._train_batch(indices, aug)
+    def data_step(self, plan: np.ndarray) -> None:
+        self._train_batch(plan)
 
-    def train_step(self, indices: np.ndarray, aug: AugParams, lr: float, alpha: float) -> None:
+    def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:
         self._require_model()
-        images, labels = self._train_batch(indices, aug)
+        images, labels = self._train_batch(plan)
+        batch = len(plan)
         alpha_t = None
         if self.spec.noise.enabled and alpha > 0:
             alpha_t = self._alpha.fill_(alpha)
@@ -195,9 +208,9 @@ class TorchBackend(Backend):
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with torch.no_grad():
-            self._loss_sum += loss.detach().double() * len(indices)
+            self._loss_sum += loss.detach().double() * batch
             self._correct += (logits.argmax(dim=1) == labels).sum()
-        self._count += len(indices)
+        self._count += batch
         self._steps += 1
 
     def pop_stats(self) -> StepStats:
@@ -213,9 +226,9 @@ class TorchBackend(Backend):
     def evaluate(self) -> dict[str, float]:
         model = self._require_model()
         model.eval()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
-        top1 = torch.zeros((), dtype=torch.int64, device=self._device)
-        top5 = torch.zeros((), dtype=torch.int64, device=self._device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        top1 = torch.zeros((), dtype=torch.int64, device=self.device)
+        top5 = torch.zeros((), dtype=torch.int64, device=self.device)
         batch, total = self.spec.train.eval_batch_size, len(self.test_y)
         try:
             for start in range(0, total, batch):
@@ -234,21 +247,21 @@ class TorchBackend(Backend):
             loss, correct1, correct5 = torch.stack([loss_sum, top1.double(), top5.double()]).tolist()
         finally:
             model.train()
-        return {"Validation-Loss": loss / total, "Top1-Acc": correct1 / total, "Top5-Acc": correct5 / total}
+        return eval_metrics(loss, correct1, correct5, total)
 
     # ---- device ------------------------------------------------------------------------------
 
     def synchronize(self) -> None:
-        if self._device == "cuda":
+        if self.device == "cuda":
             torch.cuda.synchronize()
 
     def clock(self) -> StepClock:
-        if self._device == "cuda":
+        if self.device == "cuda":
             return CudaEventClock(self.synchronize)
         return super().clock()
 
     def peak_memory_bytes(self) -> int:
-        if self._device == "cuda":
+        if self.device == "cuda":
             return int(torch.cuda.max_memory_allocated())
         return super().peak_memory_bytes()
 
@@ -256,31 +269,42 @@ class TorchBackend(Backend):
 
     def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
         model = self._require_model()
-        payload = {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                   "scaler": self.scaler.state_dict(), "meta": meta}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-            os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._save(path, {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                          "scaler": self.scaler.state_dict(), "meta": meta})
+
+    def save_model(self, path: Path, meta: dict[str, Any]) -> None:
+        self._save(path, {"model": self._require_model().state_dict(), "meta": meta})
+
+    @staticmethod
+    def _save(path: Path, payload: dict[str, Any]) -> None:
+        with atomic_path(path) as tmp:  # a crash mid-save leaves the previous checkpoint intact
+            torch.save(payload, tmp)
 
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         model = self._require_model()
-        payload = torch.load(Path(path), map_location=self._device, weights_only=True)
-        if not (isinstance(payload, dict) and isinstance(payload.get("model"), dict)):
-            model.load_state_dict(payload)  # a bare model state_dict
-            return {}
-        model.load_state_dict(payload["model"])
-        if payload.get("optimizer") is not None:
-            self.optimizer.load_state_dict(payload["optimizer"])
-        if payload.get("scaler"):
-            self.scaler.load_state_dict(payload["scaler"])
-        return dict(payload.get("meta") or {})
+        payload = _load(path, self.device)
+        state, meta = _model_state(payload, path)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # names or shapes of another model
+            raise UserError(f"checkpoint {path}: does not fit this spec's model "
+                            f"({str(exc).splitlines()[0]}); check its estimator, noise and model fields") from None
+        if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+            if payload.get("optimizer") is not None:
+                self.optimizer.load_state_dict(payload["optimizer"])
+            if payload.get("scaler"):
+                self.scaler.load_state_dict(payload["scaler"])
+        return meta
+
+    @classmethod
+    def read_model_state(cls, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Torch names -> model zoo names through the model the tensors describe; a name that model
+        does not know is kept as it is, so a destination's check reports it as unexpected."""
+        state, meta = _model_state(_load(path), path)
+        arrays = {k: v.numpy() for k, v in state.items() if not k.endswith(".num_batches_tracked")}
+        tree = spec_tree_for_state({k: tuple(v.shape) for k, v in arrays.items()})
+        mapping = torch_to_zoo(BinaryResNet20(build_spec({**tree, "device": "cpu"})))
+        return {mapping.get(k, k): v for k, v in arrays.items()}, meta
 
     def state_numpy(self) -> dict[str, np.ndarray]:
         model = self._require_model()

@@ -18,29 +18,25 @@ multiples of s land on ±1 ulp instead of 0 depending on the order, and the next
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backends.pytorch.estimators import make_estimator
 from backends.pytorch.noise import NoiseAdaptation
-from bench.spec import EstimatorSpec, NoiseSpec
-
-Scaling = Literal["layer", "channel"]
+from bench.spec import Spec
 
 
 class BinConv2d(nn.Conv2d):
     """3x3, padding 1, no bias; binarised weights and inputs (see module docstring)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, estimator: EstimatorSpec,
-                 noise: NoiseSpec, scaling: Scaling = "layer", fused_estimators: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.scaling = scaling
-        self.sign_w = make_estimator(estimator, fused_estimators)
-        self.sign_a = make_estimator(estimator, fused_estimators)
+        self.scaling = spec.model.scaling
+        self.sign_w = make_estimator(spec.estimator, spec.runtime.fused_estimators)
+        self.sign_a = make_estimator(spec.estimator, spec.runtime.fused_estimators)
         self.noise_w: NoiseAdaptation | None = None
         self.noise_a: NoiseAdaptation | None = None
+        noise = spec.noise
         if noise.enabled:
             self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale)
             self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale)

@@ -10,8 +10,7 @@ deployed layer is purely binary. t is a vector of d numbers: for weights, one ou
 flattened kernel (d = C_in * 3 * 3); for activations, one pixel's channel vector (d = C_in).
 
 Both linears are bias-free and initialised N(0, 1/fan_in) (zero mean, unit output variance for unit
-input variance). h = max(1, d // k) keeps at least one hidden unit: the public code's d // 64 is 0
-at widths 16 and 32 and silently degenerates to the sine alone.
+input variance); h: bench.architecture.noise_hidden_width.
 """
 from __future__ import annotations
 
@@ -20,13 +19,15 @@ import math
 import torch
 from torch import Tensor, nn
 
+from bench.architecture import noise_hidden_width
+
 
 class NoiseAdaptation(nn.Module):
     """e(t) = fc2(ReLU(fc1(t))) + sin_scale * sin(t) over the last dimension of t (size d)."""
 
     def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1):
         super().__init__()
-        self.d, self.hidden, self.sin_scale = d, max(1, d // k), sin_scale
+        self.d, self.hidden, self.sin_scale = d, noise_hidden_width(d, k), sin_scale
         self.fc1 = nn.Linear(d, self.hidden, bias=False)
         self.fc2 = nn.Linear(self.hidden, d, bias=False)
         for fc in (self.fc1, self.fc2):

@@ -1,13 +1,4 @@
-"""The binarized ResNet-20 of the FDA-BNN model zoo (research/cv/FDA-BNN/src/resnet.py), for CIFAR.
-
-    conv1 3x3 3->16 (full precision, no bias) -> bn1                     (no activation)
-    layer1..3: 3 BasicBlocks each at 16, 32, 64 channels, stride 2 entering layer2 and layer3
-        block:  out = bn1(relu1(conv1(x)))      conv1, conv2: BinConv2d (binconv.py)
-                out = bn2(relu2(conv2(out)))    relu1, relu2: PReLU, one slope, init 0.25
-                out = out + shortcut(x)         option A (He et al. 2016): x[:, :, ::2, ::2] with
-                                                zero channels padded equally on both sides
-                                                (no activation after the add)
-    ReLU -> global average pool -> linear 64->10 (full precision, with bias)
+"""The binarized ResNet-20 of bench/architecture.py in PyTorch; convolutions: binconv.py.
 
 Modules are registered in the model zoo's order and under its names (conv1, bn1, layer1.0.conv1,
 layer1.0.bn1, layer1.0.conv2, layer1.0.bn2, layer1.0.relu1, layer1.0.relu2, ..., linear), so
@@ -24,34 +15,34 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backends.pytorch.binconv import BinConv2d
-from backends.pytorch.estimators import FdaSign
+from backends.pytorch.estimators import SignEstimator
+from bench.architecture import BN_EPS, BN_MOMENTUM, PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
 from bench.spec import Spec
-
-STAGE_WIDTHS = (16, 32, 64)
-BLOCKS_PER_STAGE = 3
 
 
 def shortcut_a(x: Tensor, out_channels: int, stride: int) -> Tensor:
     """Option A: identity, or subsample by `stride` and zero-pad channels equally on both sides."""
     if stride == 1 and x.shape[1] == out_channels:
         return x
-    pad = (out_channels - x.shape[1]) // 2
-    return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, pad, out_channels - x.shape[1] - pad))
+    return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, *shortcut_padding(x.shape[1], out_channels)))
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
+    def __init__(self, block: Block, spec: Spec):
         super().__init__()
+        in_channels, out_channels, stride = block
         self.out_channels, self.stride = out_channels, stride
         # registration order = the model zoo's parameter order: conv1, bn1, conv2, bn2, relu1, relu2
-        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec.estimator, spec.noise, spec.model.scaling,
-                               spec.runtime.fused_estimators)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec.estimator, spec.noise, spec.model.scaling,
-                               spec.runtime.fused_estimators)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu1 = nn.PReLU(num_parameters=1, init=0.25)
-        self.relu2 = nn.PReLU(num_parameters=1, init=0.25)
+        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec)
+        self.bn1 = _bn(out_channels)
+        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec)
+        self.bn2 = _bn(out_channels)
+        self.relu1 = nn.PReLU(num_parameters=1, init=PRELU_INIT)
+        self.relu2 = nn.PReLU(num_parameters=1, init=PRELU_INIT)
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
         out = self.bn1(self.relu1(self.conv1(x, alpha)))
@@ -65,18 +56,11 @@ class BinaryResNet20(nn.Module):
     def __init__(self, spec: Spec):
         super().__init__()
         self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(STAGE_WIDTHS[0])
-        self.layer1 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[0], 1, spec)
-        self.layer2 = self._stage(STAGE_WIDTHS[0], STAGE_WIDTHS[1], 2, spec)
-        self.layer3 = self._stage(STAGE_WIDTHS[1], STAGE_WIDTHS[2], 2, spec)
+        self.bn1 = _bn(STAGE_WIDTHS[0])
+        self.layer1, self.layer2, self.layer3 = (
+            nn.ModuleList(BasicBlock(block, spec) for block in stage_blocks(stage)) for stage in range(3))
         self.linear = nn.Linear(STAGE_WIDTHS[-1], spec.model.num_classes)
         self._init_weights()
-
-    @staticmethod
-    def _stage(in_channels: int, width: int, stride: int, spec: Spec) -> nn.ModuleList:
-        strides = [stride] + [1] * (BLOCKS_PER_STAGE - 1)
-        channels = [in_channels] + [width] * (BLOCKS_PER_STAGE - 1)
-        return nn.ModuleList(BasicBlock(c, width, s, spec) for c, s in zip(channels, strides))
 
     def _init_weights(self) -> None:
         # the noise modules' linears keep their own N(0, 1/fan_in) init (noise.py)
@@ -89,9 +73,9 @@ class BinaryResNet20(nn.Module):
         return [block for stage in (self.layer1, self.layer2, self.layer3) for block in stage]
 
     def set_n(self, n: int) -> None:
-        """Set the FDA estimators' n (no-op for other estimators)."""
+        """Set the estimators' n (FDA's number of terms; the others ignore it)."""
         for module in self.modules():
-            if isinstance(module, FdaSign):
+            if isinstance(module, SignEstimator):
                 module.set_n(n)
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:

@@ -36,6 +36,15 @@ class AugParams:
         return AugParams(np.full((batch, 2), PAD, dtype=np.int64), np.zeros(batch, dtype=bool))
 
 
+PLAN_COLUMNS = ("index", "row_offset", "col_offset", "flip")
+
+
+def batch_plan(indices: np.ndarray, aug: AugParams) -> np.ndarray:
+    """What a backend's train step receives for one batch: (B, 4) int64 rows of PLAN_COLUMNS, one
+    array, so a device backend copies it to the device in one transfer."""
+    return np.stack([indices, aug.offsets[:, 0], aug.offsets[:, 1], aug.flips], axis=1).astype(np.int64)
+
+
 def steps_per_epoch(num_train: int, batch_size: int, max_steps: int | None = None) -> int:
     """Full batches only (the last partial batch is dropped, as the model zoo's training does)."""
     steps = num_train // batch_size

@@ -14,8 +14,10 @@ from bench.data import cache, layouts
 from bench.data.dataset import Cifar10Arrays, DataSource
 from bench.data.download import download_archive
 from bench.errors import UserError
+from bench.spec import Spec
 
 DEFAULT_ROOT = "~/.cache/fdabnn/cifar10"
+SUBSET_SEED = 0  # fixed, so every run of a study trains and tests on the same images
 
 
 def resolve_root(root: str | Path | None) -> Path:
@@ -61,3 +63,9 @@ def _find_or_download(root: Path, download: bool) -> layouts.Layout:
                         f"(--data-root or $CIFAR10_ROOT) at one, or allow the download to fetch it there")
     download_archive(root)
     return layouts.find(root)
+
+
+def load_for_spec(spec: Spec, require_train: bool = True) -> Cifar10Arrays:
+    """The data a spec trains and tests on: its root, download flag and stratified subsets."""
+    data = load_cifar10(spec.data.root, download=spec.data.download, require_train=require_train)
+    return data.subsample(spec.data.subset if require_train else None, spec.data.test_subset, seed=SUBSET_SEED)

@@ -7,6 +7,13 @@ from typing import Any
 import numpy as np
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TRAIN_PER_CLASS = 5000
+TEST_PER_CLASS = 1000
+
+
+def split_sizes(train_per_class: int | None, test_per_class: int | None) -> tuple[int, int]:
+    """Training and test images of CIFAR-10, or of its stratified subsets of k images per class."""
+    return len(CLASSES) * (train_per_class or TRAIN_PER_CLASS), len(CLASSES) * (test_per_class or TEST_PER_CLASS)
 
 
 @dataclass(frozen=True)

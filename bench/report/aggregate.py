@@ -42,6 +42,7 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     agg = pd.DataFrame(rows, columns=[*CELL, "runs", "status", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
                                       "top1_unc", "unc_kind"])
+    agg = agg.astype({"n": "Int64", "n_end": "Int64"})  # None where the estimator has no n (STE)
     agg["step_vs_ste"] = _relative_step(agg)
     return _ordered(agg)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.benchmark import GROUP_KEYS, group_id, load_estimator_variants, load_suite
+from bench.suite import GROUP_KEYS, group_id, load_suite, load_variants
 from bench.errors import UserError
 from bench.report.markdown import number, table
 
@@ -65,7 +65,7 @@ def _hardware(runs: pd.DataFrame) -> str:
 
 def _case_order(case: str) -> int:
     """Rows in the order of bench/suites/estimators.toml (STE first)."""
-    labels = list(load_estimator_variants())
+    labels = list(load_variants())
     return labels.index(case) if case in labels else len(labels)
 
 
@@ -149,11 +149,11 @@ def _targets(runs: pd.DataFrame, device: str) -> list[str]:
 def _unmeasured_groups(suite: str, runs: pd.DataFrame) -> list[str]:
     """The suite file's groups that have no record here (an interrupted or budget-cut run)."""
     try:
-        groups = load_suite(suite)["groups"]
+        groups = load_suite(suite).groups
     except UserError:
         return []
     seen = {group_id({k: r[f"group.{k}"] for k in GROUP_KEYS}) for _, r in runs.iterrows()}
-    return [group_id(g) for g in groups if group_id(g) not in seen]
+    return [g.id for g in groups if g.id not in seen]
 
 
 def step_time_section(bench: pd.DataFrame) -> str:

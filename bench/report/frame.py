@@ -7,16 +7,17 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import UserError
-from bench.estimate import split_sizes
-from bench.spec import ESTIMATORS, build_spec
+from bench.data.dataset import split_sizes
+from bench.estimators import NAMES, canonical, relevant
+from bench.spec import Spec, build_spec
 
-ESTIMATOR_ORDER = {name: i for i, name in enumerate(ESTIMATORS)}
+ESTIMATOR_ORDER = {name: i for i, name in enumerate(NAMES)}
 
 
 def cell_key(spec: dict[str, Any], *drop: str) -> str:
-    """Identity of a cell across seeds (train.seed left out), optionally ignoring more fields
-    (dotted), to pair cells that differ in exactly those."""
-    tree = json.loads(json.dumps(spec))
+    """Identity of a cell across seeds (train.seed and the estimator fields its estimator ignores
+    left out), optionally ignoring more fields (dotted), to pair cells that differ in exactly those."""
+    tree = json.loads(json.dumps(canonical(spec)))
     for dotted in ("train.seed", *drop):
         *parents, leaf = dotted.split(".")
         node = tree
@@ -35,7 +36,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str
             rows.append(_row(record))
         except UserError:
             stale.append(record["run_id"])
-    return pd.DataFrame(rows, columns=COLUMNS), stale
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"n": "Int64", "n_end": "Int64"}), stale
 
 
 COLUMNS = [
@@ -52,15 +53,14 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     final = record.get("final") or {}
     data = env.get("data") or {}
     device = env.get("device", spec.device)
-    _, n_test = split_sizes(spec)
+    _, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
     return {
         "study": record.get("study"), "profile": record.get("profile"), "study_title": record.get("study_title"),
         "study_question": record.get("study_question"), "run_id": record["run_id"],
         "status": record["status"], "reason": record.get("reason", ""), "label": spec.label(),
         "key": cell_key(record["spec"]), "spec": record["spec"], "seed": spec.train.seed,
         "backend": spec.backend, "device": device, "precision": spec.precision,
-        "estimator": spec.estimator.name, "clip": spec.estimator.clip, "n": spec.estimator.n,
-        "n_end": spec.estimator.n_end, "noise": spec.noise.enabled, "epochs": spec.train.epochs,
+        "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled, "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size, "n_test": n_test,
         "top1": _pct(final.get("Top1-Acc")), "top5": _pct(final.get("Top5-Acc")),
         "val_loss": final.get("Validation-Loss"), "step_ms": (record.get("timing") or {}).get("median_ms"),
@@ -71,6 +71,12 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "data_path": data.get("path"), "data_format": data.get("format"), "data_checksum": data.get("checksum"),
         "data_lossy": data.get("lossy"),
     }
+
+
+def _estimator_fields(spec: Spec) -> dict[str, Any]:
+    """clip, n and n_end where the estimator uses them, else None (STE has no n)."""
+    est = spec.estimator
+    return {field: getattr(est, field) if relevant(est, field) else None for field in ("clip", "n", "n_end")}
 
 
 def _pct(fraction: float | None) -> float | None:

@@ -45,14 +45,14 @@ def _plot(fixed: pd.DataFrame, ste: pd.DataFrame, mean: str, err: str, ylabel: s
     for line, rows in fixed.groupby(LINE + ["noise"], sort=False):
         rows = rows.sort_values("n")
         label = " ".join(str(v) for v in line[:-1]) + (" + noise" if line[-1] else "")
-        ax.errorbar(rows["n"], rows[mean], yerr=rows[err].fillna(0), marker="o", capsize=3, label=label)
+        ax.errorbar(rows["n"].astype(float), rows[mean], yerr=rows[err].fillna(0), marker="o", capsize=3, label=label)
     for line, rows in ste.groupby(LINE, sort=False):
         if pd.notna(rows[mean].iloc[0]):
             ax.axhline(rows[mean].iloc[0], linestyle="--", linewidth=1, color="grey")
-            ax.annotate(f"STE {' '.join(line)}", (fixed["n"].min(), rows[mean].iloc[0]), fontsize=7,
+            ax.annotate(f"STE {' '.join(line)}", (float(fixed["n"].min()), rows[mean].iloc[0]), fontsize=7,
                         color="grey", va="bottom")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(fixed["n"].unique()), [str(n) for n in sorted(fixed["n"].unique())])
+    ax.set_xticks([float(n) for n in sorted(fixed["n"].unique())], [str(n) for n in sorted(fixed["n"].unique())])
     ax.set_xlabel("Fourier terms n (fixed)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from bench.estimate import split_sizes
+from bench.data.dataset import split_sizes
 from bench.report.aggregate import is_clipped_ste
 from bench.report.frame import cell_key
 from bench.spec import build_spec
@@ -74,7 +74,7 @@ def reading(agg: pd.DataFrame) -> list[str]:
 
 def _budget(profile: str, group: pd.DataFrame) -> str:
     spec = build_spec(group.iloc[0]["spec"])
-    n_train, n_test = split_sizes(spec)
+    n_train, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
     text = (f"Profile {profile}: {spec.train.epochs} epoch(s) on {n_train:,} training images, tested on "
             f"{n_test:,}, up to {int(group['runs'].max())} seed(s) per cell.")
     if spec.train.epochs < 400 or n_train < 50000:

@@ -24,7 +24,7 @@ zero the gradient) with g = N(0, 1). Results are grouped per (backend, device, s
 compares the estimators on one tensor; extra_info records what was measured and with which versions.
 
 A broken benchmark cannot time garbage: each micro test checks its untimed warm-up result against
-bench/estimator_reference.py before timing (check_result), and the unmarked, fast
+tests/oracle.py before timing (check_result), and the unmarked, fast
 `test_benchmarked_callables_compute_the_pseudo_gradient` (default suite) does the same for every
 variant on a small tensor. The micro tests run only with benchmarking enabled (see conftest.py).
 MindSpore fixes its device once per process: mindspore-cuda skips when mindspore-cpu ran first.
@@ -43,17 +43,23 @@ import pytest
 
 from targets import TARGETS, Case, Target, marks, mindspore_ready, torch_ready
 
-from bench import estimator_reference as ref
-from bench.spec import EstimatorSpec
+import oracle as ref
+from bench.estimators import variant_label
+from bench.spec import EstimatorSpec, Spec
 
 FDA_NS = (1, 9, 18, 64)
 
 
 @dataclass(frozen=True)
 class Variant:
-    tag: str
     spec: EstimatorSpec
     fused: bool = False  # PyTorch: the backward as one compiled kernel (MindSpore: not a variant)
+
+    def tag(self, backend: str) -> str:
+        """The suite's label (bench.estimators.variant_label): '-unfused' marks PyTorch's op-by-op
+        backward; MindSpore compiles every estimator with its graph and has no such switch."""
+        fused = self.fused or backend != "torch"
+        return variant_label(Spec(estimator=self.spec, runtime={"fused_estimators": fused}))
 
 
 @dataclass(frozen=True)
@@ -67,16 +73,16 @@ class Shape:
 
 
 VARIANTS = (
-    Variant("ste-clip1", EstimatorSpec(name="ste", clip=1.0)),
-    Variant("ste-identity", EstimatorSpec(name="ste", clip=None)),
-    Variant("approx_sign", EstimatorSpec(name="approx_sign")),
-    *(Variant(f"fda-closed-n{n}", EstimatorSpec(name="fda", n=n, form="closed")) for n in FDA_NS),
-    *(Variant(f"fda-sum-n{n}", EstimatorSpec(name="fda", n=n, form="sum")) for n in FDA_NS),
+    Variant(EstimatorSpec(name="ste", clip=1.0)),
+    Variant(EstimatorSpec(name="ste", clip=None)),
+    Variant(EstimatorSpec(name="approx_sign")),
+    *(Variant(EstimatorSpec(name="fda", n=n, form="closed")) for n in FDA_NS),
+    *(Variant(EstimatorSpec(name="fda", n=n, form="sum")) for n in FDA_NS),
     # what training uses by default in PyTorch (runtime.fused_estimators)
-    Variant("ste-clip1-fused", EstimatorSpec(name="ste", clip=1.0), fused=True),
-    Variant("fda-closed-n9-fused", EstimatorSpec(name="fda", n=9, form="closed"), fused=True),
-    Variant("fda-closed-n64-fused", EstimatorSpec(name="fda", n=64, form="closed"), fused=True),
-    Variant("fda-sum-n64-fused", EstimatorSpec(name="fda", n=64, form="sum"), fused=True),
+    Variant(EstimatorSpec(name="ste", clip=1.0), fused=True),
+    Variant(EstimatorSpec(name="fda", n=9, form="closed"), fused=True),
+    Variant(EstimatorSpec(name="fda", n=64, form="closed"), fused=True),
+    Variant(EstimatorSpec(name="fda", n=64, form="sum"), fused=True),
 )
 SHAPES = (
     Shape("activation", (128, 16, 32, 32)),  # ResNet-20 stage 1 at batch 128
@@ -163,11 +169,10 @@ def build_case(target: Target, variant: Variant, x_np: np.ndarray, g_np: np.ndar
     return _mindspore_case(variant, x_np, g_np, target.device, jit)
 
 
-def check_result(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, y: np.ndarray, dx: np.ndarray,
+def check_result(tag: str, variant: Variant, x_np: np.ndarray, g_np: np.ndarray, y: np.ndarray, dx: np.ndarray,
                  sample: int | None = None) -> None:
     """y is exactly sign(x) (±1, sign(0) = +1); dx has x's shape and dtype, is finite and nonzero, and equals
     g * pseudo_grad(x) of the NumPy reference (float64, term by term) on `sample` evenly spaced elements."""
-    tag = variant.tag
     assert y.shape == dx.shape == x_np.shape, tag
     assert dx.dtype == np.float32, tag
     assert np.isfinite(dx).all(), tag
@@ -175,8 +180,7 @@ def check_result(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, y: np.nda
     np.testing.assert_array_equal(y, ref.sign(x_np), err_msg=tag)
     idx = np.arange(x_np.size) if sample is None else np.linspace(0, x_np.size - 1, sample).astype(np.int64)
     x, g, got = x_np.reshape(-1)[idx], g_np.reshape(-1)[idx], dx.reshape(-1)[idx]
-    spec = variant.spec
-    expected = g * ref.pseudo_grad(spec.name, x, clip=spec.clip, n=spec.n, omega=spec.omega)
+    expected = g * ref.reference_pseudo_grad(variant.spec, x)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=tag)
 
 
@@ -187,7 +191,8 @@ def variants_of(target: Target) -> list[Variant]:
 
 
 MICRO_PARAMS = [
-    pytest.param(target, variant, shape, id=f"{target.tag}-{variant.tag}-{shape.tag}", marks=marks(target))
+    pytest.param(target, variant, shape, id=f"{target.tag}-{variant.tag(target.backend)}-{shape.tag}",
+                 marks=marks(target))
     for target in TARGETS
     for shape in SHAPES
     for variant in variants_of(target)
@@ -202,7 +207,8 @@ def test_estimator_forward_backward(benchmark, target: Target, variant: Variant,
     start = time.perf_counter()
     y, dx = case.step()  # untimed: compilation (MindSpore), allocator and cache warm-up
     first_call_s = time.perf_counter() - start
-    check_result(variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx), sample=4096)  # never time garbage
+    tag = variant.tag(target.backend)
+    check_result(tag, variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx), sample=4096)  # never time garbage
 
     spec = variant.spec
     benchmark.group = f"{target.tag}-{shape.tag}"
@@ -210,7 +216,7 @@ def test_estimator_forward_backward(benchmark, target: Target, variant: Variant,
         "backend": target.backend,
         "device": target.device,
         "estimator": spec.name,
-        "variant": variant.tag,
+        "variant": tag,
         "n": spec.n if spec.name == "fda" else None,
         "form": spec.form if spec.name == "fda" else None,
         "omega": spec.omega if spec.name == "fda" else None,
@@ -233,7 +239,7 @@ def test_estimator_forward_backward(benchmark, target: Target, variant: Variant,
 # eleven on 2 cores; the guard runs all eleven op by op and compiles these two, which cover what only
 # the graph does (n as a graph input to a select, and to the unrolled masked loop). Every compiled
 # callable is also checked by its own micro test before it is timed.
-GUARD_JIT = ("fda-closed-n9", "fda-sum-n9")
+GUARD_JIT = ("fda-n9", "fda-n9-sum")
 
 
 @pytest.mark.parametrize("target", [pytest.param(t, id=t.tag, marks=marks(t)) for t in TARGETS])
@@ -243,8 +249,8 @@ def test_benchmarked_callables_compute_the_pseudo_gradient(target: Target) -> No
     assert (np.abs(x_np) > 1).any() and (np.abs(x_np) < 1).any()
     runs = [(variant, target.backend == "torch") for variant in variants_of(target)]
     if target.backend == "mindspore":
-        runs += [(variant, True) for variant in VARIANTS if variant.tag in GUARD_JIT]
+        runs += [(variant, True) for variant in VARIANTS if variant.tag(target.backend) in GUARD_JIT]
     for variant, jit in runs:
         case = build_case(target, variant, x_np, g_np, jit=jit)
         y, dx = case.step()
-        check_result(variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx))
+        check_result(variant.tag(target.backend), variant, x_np, g_np, case.to_numpy(y), case.to_numpy(dx))

@@ -1,33 +1,28 @@
-"""Sign estimators by name: each binarises to exactly ±1 and replaces sign's zero gradient with a
-pseudo-gradient (formulas and references in each module; NumPy references in
-bench/estimator_reference.py)."""
+"""Sign estimators by name: estimator NAME is the function `pseudo_grad` of the module NAME.py in
+this folder (the names come from bench/estimators.py), wrapped by core.py in the exact ±1 forward
+and the fp32 backward."""
 from __future__ import annotations
 
-from torch import nn
+import importlib
+from functools import lru_cache
 
-from backends.pytorch.estimators.approx_sign import ApproxSign
-from backends.pytorch.estimators.fda import FdaSign
-from backends.pytorch.estimators.ste import SteSign
-from bench.errors import UserError
+import torch
+
+from backends.pytorch.estimators.core import SignEstimator, binary_sign, sign_function
+from bench.estimators import estimator
 from bench.spec import EstimatorSpec
 
-ESTIMATORS: dict[str, type[SteSign] | type[ApproxSign] | type[FdaSign]] = {
-    "ste": SteSign,
-    "approx_sign": ApproxSign,
-    "fda": FdaSign,
-}
+
+@lru_cache(maxsize=None)
+def estimator_function(name: str) -> type[torch.autograd.Function]:
+    """The autograd Function of estimator `name`; an unknown name raises and lists the known ones."""
+    estimator(name)
+    return sign_function(name, importlib.import_module(f"{__name__}.{name}").pseudo_grad)
 
 
-def estimator_class(name: str) -> type[SteSign] | type[ApproxSign] | type[FdaSign]:
-    if name not in ESTIMATORS:
-        raise UserError(f"estimator '{name}': unknown; choose one of {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name]
+def make_estimator(spec: EstimatorSpec, fused: bool = False) -> SignEstimator:
+    """A fresh estimator module configured by spec; fused: its backward as one compiled kernel."""
+    return SignEstimator(spec, estimator_function(spec.name), fused)
 
 
-def make_estimator(spec: EstimatorSpec, fused: bool = False) -> nn.Module:
-    """A fresh estimator module configured by spec (clip, n, omega, form); fused: its backward as one
-    compiled kernel (core.BackwardKernel), else op by op."""
-    return estimator_class(spec.name).from_spec(spec, fused)
-
-
-__all__ = ["ESTIMATORS", "ApproxSign", "FdaSign", "SteSign", "estimator_class", "make_estimator"]
+__all__ = ["SignEstimator", "binary_sign", "estimator_function", "make_estimator"]

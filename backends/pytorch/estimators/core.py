@@ -1,29 +1,40 @@
-"""What every sign estimator shares: the exact ±1 forward and the fp32 backward, fused or eager.
+"""What every PyTorch sign estimator shares: the exact ±1 forward, the autograd plumbing and the
+fp32 backward, fused or op by op. An estimator itself is only its `pseudo_grad` (one module each,
+next to this one; formulas in bench/estimators.py).
 
 Forward:  sign(x) = +1 if x >= 0 else -1, in x's dtype. torch.sign maps 0 to 0, which would make a
 "binary" layer ternary; 0 (and -0) go to +1 here, as in Larq.
 
-Backward: grad_input = grad_output * g(x), where g is the estimator's pseudo-gradient. g is
-evaluated in float32 even when x and grad_output are bf16/fp16 under autocast (cos/sin of a bf16
-argument is off by percent), and the product is cast back to x's dtype so autograd sees the dtype
-it expects. grad_output is never modified in place: autograd may hand the same tensor to other
-consumers.
+Backward: grad_input = grad_output * g(x; n, *options). g is evaluated in float32 even when x and
+grad_output are bf16/fp16 under autocast (cos/sin of a bf16 argument is off by percent), and the
+product is cast back to x's dtype so autograd sees the dtype it expects. grad_output is never
+modified in place: autograd may hand the same tensor to other consumers.
+
+n (FDA's number of terms, changed per epoch) lives in a 0-d float32 buffer of the module (not
+persistent, so checkpoints and parameter names never see it) that `set_n` overwrites in place: a
+compiled graph reads it as an input, so a new n neither recompiles nor breaks a torch.compile graph,
+and on CUDA the update is one fill kernel, no host sync. The options (clip, omega, form, n_max) are
+constants of the run.
 
 Fused backward: op by op, the FDA closed form reads and writes each activation tensor a dozen times
 (casts, two sines, a division, the x = 0 limit, the |x| <= 1 mask, the product), and on a CPU that
 memory traffic, not the sines, is what makes it cost more than STE. `BackwardKernel.fused` is the
 same function through torch.compile: one loop that reads x and grad_output once and writes the
 result once (on CPU an Inductor C++ kernel, on CUDA a Triton kernel). dynamic=True compiles one
-kernel for every tensor shape; each estimator's backward is its own top-level function so that
-each has its own compile cache. A compiled whole model (runtime.compile) inlines it.
+kernel for every tensor shape. A compiled whole model (runtime.compile) inlines it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from bench.estimators import estimator
+from bench.spec import EstimatorSpec
+
+PseudoGrad = Callable[..., Tensor]  # (x float32, n 0-d tensor, *options) -> g(x) float32
 
 
 def binary_sign(x: Tensor) -> Tensor:
@@ -31,31 +42,79 @@ def binary_sign(x: Tensor) -> Tensor:
     return (x >= 0).to(x.dtype) * 2 - 1
 
 
-def scaled(grad_output: Tensor, x: Tensor, pseudo_grad: Tensor) -> Tensor:
-    """grad_output * pseudo_grad (float32, of x.float()), in x's dtype (a new tensor)."""
-    return (grad_output.float() * pseudo_grad).to(x.dtype)
-
-
 class BackwardKernel(NamedTuple):
-    """An estimator's backward, (grad_output, x, *options) -> grad_input: op by op or compiled."""
+    """An estimator's backward, (grad_output, x, n, *options) -> grad_input: op by op or compiled."""
 
     eager: Callable[..., Tensor]
     fused: Callable[..., Tensor]
 
     @classmethod
-    def of(cls, backward: Callable[..., Tensor]) -> "BackwardKernel":
+    def of(cls, name: str, pseudo_grad: PseudoGrad) -> "BackwardKernel":
+        def backward(grad_output: Tensor, x: Tensor, n: Tensor, *options: Any) -> Tensor:
+            return (grad_output.float() * pseudo_grad(x.float(), n, *options)).to(x.dtype)
+
+        # dynamo keeps compiled variants per code object, at most 8 of them: a code object of its
+        # own per estimator keeps one estimator's variants from evicting another's
+        backward.__code__ = backward.__code__.replace(co_name=f"{name}_backward")
+        backward.__name__ = backward.__qualname__ = f"{name}_backward"
         # torch.compile returns at once; the kernel is generated at the first call (and cached on
         # disk by Inductor, so later processes load it in well under a second). Each dtype, rank,
-        # layout and option value (omega, clip, the sum's n_max) is a variant of its own; a training
-        # run needs one or two. Not fullgraph: past dynamo's limit of 8 variants per function (a
-        # long test session) a new variant runs op by op instead of raising.
+        # layout and option value is a variant of its own; a training run needs one or two. Not
+        # fullgraph: past dynamo's limit a new variant runs op by op instead of raising.
         return cls(backward, torch.compile(backward, dynamic=True))
 
-    def __call__(self, fused: bool, grad_output: Tensor, x: Tensor, *options: object) -> Tensor:
+    def __call__(self, fused: bool, grad_output: Tensor, x: Tensor, n: Tensor, *options: Any) -> Tensor:
         if not fused:
-            return self.eager(grad_output, x, *options)
+            return self.eager(grad_output, x, n, *options)
         # the kernel computes in fp32 by construction: with autocast off, a backward run inside an
         # autocast region (as some callers do) does not make a variant of its own; nor does a
         # weight, once detached from its Parameter type
         with torch.autocast(x.device.type, enabled=False):
-            return self.fused(grad_output, x.detach(), *options)
+            return self.fused(grad_output, x.detach(), n, *options)
+
+
+def sign_function(name: str, pseudo_grad: PseudoGrad) -> type[torch.autograd.Function]:
+    """The autograd Function of one estimator: sign forward, its pseudo-gradient backward."""
+    kernel = BackwardKernel.of(name, pseudo_grad)
+
+    class SignFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Tensor, n: Tensor, fused: bool, options: tuple[Any, ...]) -> Tensor:
+            ctx.save_for_backward(x, n)
+            ctx.fused, ctx.options = fused, options
+            return binary_sign(x)
+
+        @staticmethod
+        def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None]:
+            x, n = ctx.saved_tensors
+            return kernel(ctx.fused, grad_output, x, n, *ctx.options), None, None, None
+
+    SignFunction.__name__ = SignFunction.__qualname__ = f"{name}_sign"
+    return SignFunction
+
+
+class SignEstimator(nn.Module):
+    """sign(x) with the pseudo-gradient of estimator `spec.name` (see bench/estimators.py)."""
+
+    def __init__(self, spec: EstimatorSpec, function: type[torch.autograd.Function], fused: bool = False):
+        super().__init__()
+        described = estimator(spec.name)
+        self.name, self.function, self.fused = spec.name, function, fused
+        self.options = described.options(spec)
+        self.n_limit = described.n_limit(spec)
+        self.n_value = spec.n
+        self.register_buffer("n", torch.tensor(float(spec.n)), persistent=False)
+
+    def set_n(self, n: int) -> None:
+        if n < 0:
+            raise ValueError(f"{self.name} n must be >= 0 (got {n})")
+        if self.n_limit is not None and n > self.n_limit:
+            raise ValueError(f"{self.name} was built for n <= {self.n_limit}; got n = {n}")
+        self.n_value = n
+        self.n.fill_(float(n))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.function.apply(x, self.n, self.fused, self.options)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}, n={self.n_value}, options={self.options}, fused={self.fused}"

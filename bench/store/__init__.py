@@ -11,20 +11,22 @@
                            into the record)
         train.log          the cell's own output, when the ablation runner launched it
 
-A file is written to a temporary name in the same directory, flushed, fsynced and renamed over the
-target, so a kill at any instant leaves either the old or the new version, never half of one. A
-record that does not parse (torn by a crash outside this code, or edited by hand) is reported as
-torn, and its run is treated as unfinished.
+Every file is written by atomic.py (a kill at any instant leaves the old or the new version,
+never half of one); record.py is the schema of record.json. A record that does not parse (torn by a
+crash outside this code, or edited by hand) is reported as torn, and its run is treated as
+unfinished.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.environment import REPO
+# the store's whole vocabulary under one name: store.atomic_write_json, store.run_record, ...
+from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401
+from bench.store.record import run_record, timing_of  # noqa: F401
 
 DEFAULT_RESULTS = REPO / "results"
 RECORD = "record.json"
@@ -38,24 +40,6 @@ LOG = "train.log"
 
 def results_root() -> Path:
     return Path(os.environ.get("FDABNN_RESULTS", DEFAULT_RESULTS))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
 
 
 class TornRecord(Exception):

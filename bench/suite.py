@@ -1,0 +1,132 @@
+"""Benchmark suites are data: TOML files under bench/suites/, read and validated here.
+
+A suite file (bench/suites/<name>.toml) holds
+
+    title, device ("cpu" | "cuda"), backends, warmup, steps, rounds, eval_images, budget_s
+    [base]            spec fields shared by every case (dotted keys)
+    [[groups]]        one or more, in priority order: backend, precision, batch, compile, and
+                      optionally estimators (variant labels; default all), steps and rounds
+
+The estimator variants are bench/suites/estimators.toml, each a set of spec overrides labelled by
+bench.estimators.variant_label. A case is a (group, variant); its spec is, last winning: the spec
+defaults <- the group (backend, precision, batch, compile) and the suite's device <- [base] <- the
+variant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+from bench.estimators import variant_label
+from bench.spec import Spec, build_spec
+from bench.tomlfile import check_keys, read_toml
+
+SUITES = Path(__file__).resolve().parent / "suites"
+VARIANTS_FILE = SUITES / "estimators.toml"
+GROUP_KEYS = ("backend", "precision", "batch", "compile")
+SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
+              "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list}
+GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "estimators": list,
+                "steps": int, "rounds": int}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cases that share a process: one backend, precision, batch size and compile flag."""
+
+    backend: str
+    precision: str
+    batch: int
+    compile: bool
+    estimators: tuple[str, ...]
+    steps: int
+    rounds: int
+
+    @property
+    def id(self) -> str:
+        return group_id(self.key())
+
+    def key(self) -> dict[str, Any]:
+        """What a record stores of its group (and group_id names)."""
+        return {k: getattr(self, k) for k in GROUP_KEYS}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    title: str
+    device: str
+    warmup: int
+    eval_images: int
+    budget_s: float
+    base: dict[str, Any]
+    groups: tuple[Group, ...]
+    variants: dict[str, dict[str, Any]]  # label -> spec overrides
+
+    def group(self, gid: str) -> Group:
+        for group in self.groups:
+            if group.id == gid:
+                return group
+        raise UserError(f"{self.path}: no group '{gid}'; groups: {', '.join(g.id for g in self.groups)}")
+
+    def case_spec(self, group: Group, label: str) -> Spec:
+        tree: dict[str, Any] = {
+            "backend": group.backend, "device": self.device, "precision": group.precision,
+            "train.batch_size": group.batch, "train.eval_batch_size": max(group.batch, 500),
+            "runtime.compile": group.compile, "data.test_subset": self.eval_images // 10,
+            **self.base, **self.variants[label],
+        }
+        return build_spec(tree)
+
+
+def group_id(key: dict[str, Any]) -> str:
+    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{'compiled' if key['compile'] else 'eager'}"
+
+
+def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
+    """label -> spec overrides, in the file's order; two variants with one label are refused."""
+    variants: dict[str, dict[str, Any]] = {}
+    for overrides in read_toml(path).get("variants", []):
+        label = variant_label(build_spec(overrides))
+        if label in variants:
+            raise UserError(f"{path}: two variants are labelled '{label}'; each must differ in what it times")
+        variants[label] = overrides
+    return variants
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITES.glob("*.toml") if p != VARIANTS_FILE)
+
+
+def load_suite(name: str) -> Suite:
+    """A suite by name (bench/suites/<name>.toml) or by the path of a .toml file."""
+    path = Path(name) if name.endswith(".toml") else SUITES / f"{name}.toml"
+    if not path.is_file():
+        raise UserError(f"bench suite '{name}': no {path}; choose one of {', '.join(suite_names())}")
+    raw = read_toml(path)
+    check_keys(path, "", raw, SUITE_KEYS)
+    variants = load_variants()
+    groups = tuple(_group(path, i, table, raw, variants) for i, table in enumerate(raw.get("groups", []), 1))
+    if not groups:
+        raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
+    return Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
+                 raw.get("eval_images", 2000), float(raw.get("budget_s", 3600)), raw.get("base", {}), groups, variants)
+
+
+def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]]) -> Group:
+    where = f"[[groups]] {index} "
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: key 'groups': expected [[groups]] tables, got {table!r}")
+    check_keys(path, where, table, GROUP_FIELDS)
+    missing = [k for k in GROUP_KEYS if k not in table]
+    if missing:
+        raise UserError(f"{path}: {where}key '{missing[0]}': missing")
+    labels = tuple(table.get("estimators", variants))
+    unknown = [label for label in labels if label not in variants]
+    if unknown:
+        raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
+    return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
+                 table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)))
