@@ -25,6 +25,8 @@ ABLATE_FLAGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends
 # The benchmarks. bench-gpu also runs where no .venv exists (a GPU machine with its own torch):
 # it then uses python3.
 BENCH_PY := $(if $(wildcard $(PY)),$(PY),python3)
+# the results store, as the fdabnn command resolves it ($FDABNN_RESULTS, else results/)
+RESULTS := $(or $(FDABNN_RESULTS),results)
 MICRO_TAG ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 
 .PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro $(addprefix ablation-,$(STUDIES))
@@ -69,7 +71,7 @@ bench-gpu:
 	$(BENCH_PY) -m bench.cli summary
 
 bench-micro: setup
-	mkdir -p results/micro
+	mkdir -p $(RESULTS)/micro
 	$(VENV)/bin/pytest tests/micro -m micro --benchmark-enable --benchmark-only \
-		--benchmark-json=results/micro/estimators-$(MICRO_TAG).json --benchmark-columns=min,median,iqr,rounds
+		--benchmark-json=$(RESULTS)/micro/estimators-$(MICRO_TAG).json --benchmark-columns=min,median,iqr,rounds
 	$(PY) -m bench.cli summary

@@ -181,6 +181,7 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
     console = console or Console(stderr=True)
     suite = load_suite(name)
     directory = out_dir(suite)
+    store.require_writable(directory)
     budget = suite.budget_s if budget_s is None else budget_s
     groups = [g for g in suite.groups if not backends_filter or g.backend in backends_filter]
     start, failures = time.perf_counter(), 0

@@ -2,25 +2,38 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from bench.errors import UserError
 
-EXAMPLES_TRAIN = """examples:
-  fdabnn train backend=torch estimator=fda n=9 noise=true epochs=1 data.subset=100
-  fdabnn train --spec my.toml precision=bf16 train.batch_size=256
-keys: backend device precision estimator.{name,clip,n,n_end,omega,form} noise.{enabled,k,alpha,...}
-      model.{scaling} optim.{name,lr,momentum,weight_decay,schedule} train.{epochs,batch_size,seed,...}
-      data.{root,subset,test_subset,normalization,augment} runtime.{compile,mode,channels_last,...}
-aliases: n n_end clip noise alpha epochs batch_size seed lr subset compile mode"""
+ENVIRONMENT = """environment:
+  FDABNN_RESULTS   the results store (default: results/ of this checkout): runs/, bench/, micro/, summary.md
+  CIFAR10_ROOT     where CIFAR-10 is (default: ~/.cache/fdabnn/cifar10, downloaded there when missing)
+  FDABNN_CACHE     where decoded CIFAR-10 arrays are cached (default: ~/.cache/fdabnn/arrays)
+  CIFAR10_URL, CIFAR10_MD5   a mirror of the official archive, and its md5
+exit status: 0 done, 1 a run or cell failed, 2 bad input, 3 not supported on this machine, 4 busy (another
+process holds the run), 130 interrupted"""
+
+
+def _train_epilog() -> str:
+    from bench.spec import field_help
+
+    return "\n".join([
+        "examples:",
+        "  fdabnn train backend=torch estimator=fda n=9 noise=true epochs=1 data.subset=100",
+        "  fdabnn train --spec my.toml precision=bf16 train.batch_size=256",
+        "spec fields (key=value, dotted; a field's aliases after its name; 'none' for none):",
+        *field_help(),
+        ENVIRONMENT])
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train and evaluate one spec (resumes an interrupted run)",
                        description="Train a binarized ResNet-20 on CIFAR-10 and evaluate it after every epoch. "
                                    "Run the same command again to resume an interrupted run.",
-                       epilog=EXAMPLES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_train_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="spec fields (dotted) or aliases")
     p.add_argument("--spec", type=Path, help="a TOML or YAML spec file; overrides apply on top")
     p.add_argument("--data-root", help="CIFAR-10 location (default: $CIFAR10_ROOT, else download)")
@@ -163,9 +176,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fdabnn", description="Binary neural network sign-estimator benchmark and "
-                                "ablation suite (FDA-BNN, STE, ApproxSign) on PyTorch and MindSpore.")
+    p = _Parser(prog="fdabnn", description="Binary neural network sign-estimator benchmark and "
+                                "ablation suite (FDA-BNN, STE, ApproxSign) on PyTorch and MindSpore.",
+                                epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_eval, _add_ablate, _add_summary, _add_bench, _add_convert):
         add(sub)
@@ -182,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume from the last finished epoch", file=sys.stderr)
         return 130
+    except Exception as exc:  # a failure the suite did not foresee: still one line, the traceback on request
+        if os.environ.get("FDABNN_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (unexpected; "
+              "FDABNN_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

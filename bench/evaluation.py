@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 import backends
 from bench import store
 from bench.data.cifar10 import load_for_spec
@@ -24,11 +26,21 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"checkpoint {path}: not found; pass a run directory or a .pt/.ckpt file")
     backend = backends.checkpoint_backend(path)
-    spec_tree = store.read_json(path.parent / store.SPEC) or {"backend": backend}
+    try:
+        spec_tree = store.read_json(path.parent / store.SPEC) or {"backend": backend}
+    except store.TornRecord:
+        raise UserError(f"{path.parent / store.SPEC}: torn (not valid JSON), so the run's spec is unknown; restore "
+                        f"it, or evaluate {path} with its spec fields as key=value") from None
+    if not isinstance(spec_tree, dict):
+        raise UserError(f"{path.parent / store.SPEC}: not a spec (a JSON {type(spec_tree).__name__}); restore it")
     return path, spec_tree
 
 
-def evaluate_checkpoint(path: Path, overrides: list[str] | None = None) -> dict[str, float]:
+def evaluate_checkpoint(path: Path, overrides: list[str] | None = None,
+                        console: Console | None = None) -> dict[str, float]:
+    """The model zoo's metrics of a checkpoint on the spec's test images; what is evaluated (the
+    checkpoint's epoch, the estimator, the number of images) is said on `console` first."""
+    console = console or Console(stderr=True)
     checkpoint, tree = resolve_checkpoint(path)
     spec: Spec = build_spec(merge(tree, parse_overrides(overrides or [])))
     native = backends.checkpoint_backend(checkpoint)
@@ -36,6 +48,13 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | None = None) -> dict[
         raise UserError(f"checkpoint {checkpoint} is a {native} checkpoint but backend={spec.backend}; convert it "
                         "with `fdabnn convert` first")
     backends.check_runnable(spec)
-    backend = backends.prepare(spec, load_for_spec(spec, require_train=False))
-    backend.load_checkpoint(checkpoint)
-    return backend.evaluate()
+    with console.status(f"building the {spec.backend} model and loading CIFAR-10's test images ..."):
+        backend = backends.prepare(spec)
+        meta = backend.load_checkpoint(checkpoint)  # before the data: the likelier problem, found sooner
+        data = load_for_spec(spec, require_train=False)
+        backend.set_data(data)
+    epoch = f"epoch {meta['epoch'] + 1} of {spec.train.epochs}" if "epoch" in meta else "no epoch recorded"
+    console.print(f"evaluating {checkpoint} ({spec.label()}, {epoch}) on {len(data.test_y):,} test images "
+                  f"({data.source.path})", soft_wrap=True, highlight=False)
+    with console.status(f"evaluating {len(data.test_y):,} images on {backend.device} ..."):
+        return backend.evaluate()

@@ -50,20 +50,22 @@ class Exit:
         return f"{cause}: {self.last_line}" if self.last_line else cause
 
 
-def run_child(module: str, args: list[str], log: Path | None = None,
-              poll: Callable[[], None] | None = None) -> Exit:
-    """Run `python -m module *args` to its end, calling `poll` about every POLL_S seconds."""
+def run_child(module: str, args: list[str], log: Path | None = None, poll: Callable[[], None] | None = None,
+              env: dict[str, str] | None = None) -> Exit:
+    """Run `python -m module *args` to its end, calling `poll` about every POLL_S seconds; `env`
+    adds to this process's environment."""
     command = [sys.executable, "-m", module, *args]
     preexec = _die_with_parent if _LIBC else None
+    env = {**os.environ, **(env or {})}
     if log is None:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=preexec)
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=preexec)
         return Exit(_wait(child, poll), "")
     with open(log, "ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
         out.flush()
         offset = out.tell()
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "COLUMNS": str(LOG_COLUMNS)}, preexec_fn=preexec)
+                                 env={**env, "COLUMNS": str(LOG_COLUMNS)}, preexec_fn=preexec)
         returncode = _wait(child, poll)
     return Exit(returncode, _last_line(log, offset))
 

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ import backends
 from bench import store
 from bench.environment import describe
 from bench.errors import Unsupported
+from bench.store import Busy
 from bench.estimate import Estimate, estimate, format_duration
 from bench.launcher import run_child
 from bench.studies import Cell, Study, expand, load_profiles, load_study
 
 ACCEPTABLE = ("finished", "skipped", "unsupported")  # statuses that leave the exit status 0
+BUSY = "busy"  # another process holds the cell (bench/store/claim.py): left to it, no record written
 
 
 @dataclass
@@ -53,7 +56,7 @@ class _ProgressWatch:
         except FileNotFoundError:
             return self.epochs
         if mtime_ns != self.mtime_ns:
-            self.mtime_ns, self.epochs = mtime_ns, len(store.read_json(self.path) or [])
+            self.mtime_ns, self.epochs = mtime_ns, len(store.read_progress(self.path.parent))
         return self.epochs
 
 
@@ -72,13 +75,14 @@ def run_ablation(study_name: str, profile_name: str | None = None, backend_names
 
     console = console or Console()
     study = load_study(study_name)
+    store.require_writable(store.results_root() / "runs")
     profiles = load_profiles()
     profile = profiles.pick(profile_name, device)
     cells = expand(study, profile, backend_names, device, seeds)
     unavailable = {name: backends.unavailable_reason(name) for name in {c.spec.backend for c in cells}}
     root = store.results_root() / "runs"
     todo = [c for c in cells if not _is_finished(root / c.run_id) and not unavailable[c.spec.backend]]
-    epochs_done = {c.run_id: _ProgressWatch(root / c.run_id / store.PROGRESS).epochs_done() for c in todo}
+    epochs_done = {c.run_id: len(store.read_progress(root / c.run_id)) for c in todo}
     plan = estimate(todo, epochs_done, profiles.costs, store.iter_records())
 
     console.print(f"[bold]{study.title}[/] ({study.path}), profile [bold]{profile.name}[/]: {profile.about}")
@@ -89,11 +93,15 @@ def run_ablation(study_name: str, profile_name: str | None = None, backend_names
     _print_table(outcomes, console)
     paths = write_summary()
     console.print(f"summary: {paths[0]}")
-    failed = [o for o in outcomes if o.status not in ACCEPTABLE]
+    failed = [o for o in outcomes if o.status not in (*ACCEPTABLE, BUSY)]
+    busy = [o for o in outcomes if o.status == BUSY]
     if failed:
         console.print(f"[red]{len(failed)} of {len(cells)} cells did not finish[/]; their reasons are in the table "
                       "and each run directory's train.log. Run the same command again to retry them.")
-    return 1 if failed else 0
+    if busy:
+        console.print(f"[yellow]{len(busy)} of {len(cells)} cells are being run by another process[/] (see the "
+                      "table); they were left to it. Run the same command again once it is done to include them.")
+    return 1 if failed else Busy.exit_code if busy else 0
 
 
 def _is_finished(run_dir: Path) -> bool:
@@ -114,15 +122,19 @@ def _run_cells(study: Study, cells: list[Cell], unavailable: dict[str, str | Non
             run_dir = root / cell.run_id
             if cell.run_id not in plan.seconds:
                 record = store.read_record(run_dir)
-                outcome = (Outcome(cell, "finished", "", record) if record and record["status"] == "finished"
-                           else _record_unrun(study, cell, run_dir, "skipped", unavailable[cell.spec.backend] or ""))
+                if record and record["status"] == "finished":
+                    _repair_membership(study, cell, run_dir)
+                    outcome = Outcome(cell, "finished", "", record)
+                else:
+                    outcome = _claimed(cell, run_dir, partial(_record_unrun, study, cell, run_dir, "skipped",
+                                                              unavailable[cell.spec.backend] or ""))
             else:
                 started = time.monotonic()
                 left -= plan.seconds[cell.run_id]
                 bar.reset(current, description=cell.name, total=cell.spec.train.epochs, visible=True, info="")
                 watch = _ProgressWatch(run_dir / store.PROGRESS)
-                outcome = _launch(study, cell, run_dir, partial(_show_current, bar, overall, current, cell, watch,
-                                                                started, left, plan, spent))
+                poll = partial(_show_current, bar, overall, current, cell, watch, started, left, plan, spent)
+                outcome = _claimed(cell, run_dir, partial(_launch, study, cell, run_dir, poll))
                 spent.append((plan.seconds[cell.run_id], time.monotonic() - started))
                 bar.console.print(f"[{index + 1}/{len(cells)}] {cell.name}: {_describe(outcome)} "
                                   f"({format_duration(spent[-1][1])})")
@@ -148,15 +160,26 @@ def _show_current(bar: Progress, overall: TaskID, current: TaskID, cell: Cell, w
     bar.refresh()
 
 
+def _claimed(cell: Cell, run_dir: Path, work: Callable[[], Outcome]) -> Outcome:
+    """`work` while holding the cell's claim; a cell another process holds is left to it."""
+    try:
+        with store.claim(run_dir):
+            return work()
+    except Busy as exc:
+        return Outcome(cell, BUSY, str(exc).split(": ", 1)[1].split(";")[0], None)
+
+
 def _launch(study: Study, cell: Cell, run_dir: Path, poll: Callable[[], None]) -> Outcome:
-    """Run one cell in a child process and return what it left, writing its record if it could not."""
-    _claim(study, cell, run_dir)
-    # A non-finished or torn record is stale; removing it means a record after the child exits is its own.
-    (run_dir / store.RECORD).unlink(missing_ok=True)
+    """Run one cell in a child process (this process holds its claim) and return what it left,
+    writing its record if it could not."""
+    record = store.read_record(run_dir)
+    if record is not None and record["status"] == "finished":  # finished by another runner meanwhile
+        return Outcome(cell, "finished", "", record)
+    _join_study(study, cell, run_dir)
     spec_file = run_dir / store.SPEC
     store.atomic_write_json(spec_file, cell.spec.to_dict())
     end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
-                    log=run_dir / store.LOG, poll=poll)
+                    log=run_dir / store.LOG, poll=poll, env={store.CLAIM_ENV: str(os.getpid())})
     record = store.read_record(run_dir)
     if record is not None:
         return Outcome(cell, record["status"], record["reason"], record)
@@ -165,17 +188,27 @@ def _launch(study: Study, cell: Cell, run_dir: Path, poll: Callable[[], None]) -
     return _record_unrun(study, cell, run_dir, "failed", end.reason())
 
 
-def _claim(study: Study, cell: Cell, run_dir: Path) -> None:
+def _repair_membership(study: Study, cell: Cell, run_dir: Path) -> None:
+    """A finished cell whose study.json is torn or gone would drop out of its study's tables."""
+    try:
+        if store.read_membership(run_dir):
+            return
+    except store.TornRecord:
+        pass
+    _join_study(study, cell, run_dir)
+
+
+def _join_study(study: Study, cell: Cell, run_dir: Path) -> None:
     """study.json: the study and profile the run belongs to; iter_records joins it to the record."""
     store.atomic_write_json(run_dir / store.STUDY, {"study": cell.study, "profile": cell.profile,
                                                     "study_title": study.title, "study_question": study.question})
 
 
 def _record_unrun(study: Study, cell: Cell, run_dir: Path, status: str, reason: str) -> Outcome:
-    """The record of a cell that has none of its own: skipped, unsupported, or its process died.
-    Epochs it finished before dying are taken from its progress.json."""
-    _claim(study, cell, run_dir)
-    history = store.read_json(run_dir / store.PROGRESS) or []
+    """The record of a cell that has none of its own (skipped, unsupported, or its process died),
+    written under the cell's claim. Epochs it finished before dying are taken from its progress.json."""
+    _join_study(study, cell, run_dir)
+    history = store.read_progress(run_dir)
     environment = describe() | {"device": cell.spec.device}
     record = store.run_record(cell.spec, run_dir, environment, history, sum(h["wall_s"] for h in history),
                               status, reason, None)
@@ -186,7 +219,7 @@ def _record_unrun(study: Study, cell: Cell, run_dir: Path, status: str, reason: 
 def _describe(outcome: Outcome) -> str:
     if outcome.status == "finished" and outcome.record:
         return f"[green]finished[/] top-1 {_top1(outcome.record)}, median step {_step_ms(outcome.record)} ms"
-    colour = "yellow" if outcome.status in ACCEPTABLE else "red"
+    colour = "yellow" if outcome.status in (*ACCEPTABLE, BUSY) else "red"
     return f"[{colour}]{outcome.status}[/]: {outcome.reason}"
 
 
@@ -205,7 +238,7 @@ def _print_table(outcomes: list[Outcome], console: Console) -> None:
     for column in ("cell", "status", "top-1", "median step ms", "reason"):
         table.add_column(column, justify="right" if column in ("top-1", "median step ms") else "left")
     for o in outcomes:
-        colour = "green" if o.status == "finished" else "yellow" if o.status in ACCEPTABLE else "red"
+        colour = "green" if o.status == "finished" else "yellow" if o.status in (*ACCEPTABLE, BUSY) else "red"
         record = o.record or {}
         table.add_row(o.cell.name, f"[{colour}]{o.status}[/]", _top1(record), _step_ms(record), o.reason)
     console.print(table)

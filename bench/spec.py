@@ -12,11 +12,12 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from bench.data.dataset import split_sizes
 from bench.errors import UserError
 from bench.estimators import ESTIMATORS, Param, variant_label
 from bench.estimators import NAMES as ESTIMATOR_NAMES
@@ -27,17 +28,17 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are never a valid setting (lr=inf would pass a gt=0 bound)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class _EstimatorCore(_Strict):
     """Which pseudo-gradient replaces the zero gradient of sign(x), and the n it reads."""
 
-    name: Literal[ESTIMATOR_NAMES] = "fda"  # bench/estimators.py describes each
-    # the n estimators read (FDA: n+1 sine terms, paper Eq. 10); n_end set means n grows linearly
-    # n -> n_end over the epochs
-    n: int = Field(9, ge=0)
-    n_end: int | None = Field(None, ge=0)
+    name: Literal[ESTIMATOR_NAMES] = Field("fda", description="the sign estimator (bench/estimators.py)")
+    n: int = Field(9, ge=0, description="fda: n+1 sine terms (paper Eq. 10)")
+    n_end: int | None = Field(None, ge=0, description="fda: n grows linearly from n to n_end over the epochs "
+                                                      "(the paper: 9 -> 18)")
 
     @model_validator(mode="after")
     def _n_end_not_below_n(self) -> "_EstimatorCore":
@@ -70,62 +71,65 @@ EstimatorSpec = create_model("EstimatorSpec", __base__=_EstimatorCore, __module_
 class NoiseSpec(_Strict):
     """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t)."""
 
-    enabled: bool = False
-    k: int = Field(64, ge=1)  # hidden width max(1, d // k)
-    alpha: float = Field(0.1, ge=0)  # alpha at step 0, decays on a cosine to 0 at the last step
-    alpha_schedule: Literal["cosine", "constant"] = "cosine"
-    sin_scale: float = Field(0.1, ge=0)  # the 0.1 * sin(t) term
+    enabled: bool = Field(False, description="train with FDA's noise adaptation module")
+    k: int = Field(64, ge=1, description="its hidden width is max(1, d // k) for input size d")
+    alpha: float = Field(0.1, ge=0, description="alpha at step 0; the cosine schedule decays it to 0 at the last "
+                                                "step")
+    alpha_schedule: Literal["cosine", "constant"] = Field("cosine", description="how alpha changes over the steps")
+    sin_scale: float = Field(0.1, ge=0, description="the weight of the module's sin(t) term")
 
 
 class ModelSpec(_Strict):
-    name: Literal["resnet20"] = "resnet20"
-    # layer: one detached mean|W| per layer (model zoo); channel: per output channel (public PyTorch code)
-    scaling: Literal["layer", "channel"] = "layer"
-    num_classes: int = Field(10, ge=2)
+    name: Literal["resnet20"] = Field("resnet20", description="the model zoo's binarized ResNet-20")
+    scaling: Literal["layer", "channel"] = Field(
+        "layer", description="the binary weights' scale mean|W|: one per layer (model zoo) or per output channel")
+    num_classes: int = Field(10, ge=2, description="outputs of the classifier")
 
 
 class OptimSpec(_Strict):
-    name: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(1e-4, ge=0)
-    schedule: Literal["cosine", "constant"] = "cosine"
+    name: Literal["sgd", "adam"] = Field("sgd", description="the optimizer")
+    lr: float = Field(0.1, gt=0, le=10, description="learning rate at step 0")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(1e-4, ge=0, description="weight decay on every parameter")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="cosine: lr decays to 0 at the last step")
 
 
 class TrainSpec(_Strict):
-    epochs: int = Field(400, ge=1)
-    batch_size: int = Field(128, ge=1)
-    eval_batch_size: int = Field(500, ge=1)
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
-    seed: int = Field(0, ge=0)
-    # cap on optimizer steps per epoch (None: a full pass); for smoke runs and tests
-    max_steps_per_epoch: int | None = Field(None, ge=1)
+    epochs: int = Field(400, ge=1, description="passes over the training images")
+    batch_size: int = Field(128, ge=1, description="training images per step")
+    eval_batch_size: int = Field(500, ge=1, description="test images per evaluation batch")
+    label_smoothing: float = Field(0.1, ge=0, lt=1, description="eps: 1 - eps on the true class, eps / (C - 1) on "
+                                                                "each other")
+    seed: int = Field(0, ge=0, description="initialisation, data order and augmentation")
+    max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (none: a full pass); "
+                                                                    "for smoke runs")
 
 
 class DataSpec(_Strict):
-    root: str | None = None  # None: --data-root, then $CIFAR10_ROOT, then ~/.cache/fdabnn/cifar10
-    subset: int | None = Field(None, ge=1)  # stratified: k training images per class
-    test_subset: int | None = Field(None, ge=1)  # stratified: k test images per class
-    normalization: Literal["imagenet", "cifar"] = "imagenet"  # model zoo: ImageNet mean/std
-    augment: bool = True
-    download: bool = True  # fetch the official archive when no local copy is found
+    root: str | None = Field(None, description="CIFAR-10 location (none: --data-root, then $CIFAR10_ROOT, then "
+                                               "~/.cache/fdabnn/cifar10)")
+    subset: int | None = Field(None, ge=1, description="training images PER CLASS, stratified (none: all 5,000)")
+    test_subset: int | None = Field(None, ge=1, description="test images PER CLASS, stratified (none: all 1,000)")
+    normalization: Literal["imagenet", "cifar"] = Field("imagenet", description="per-channel mean/std: ImageNet's "
+                                                                                "(model zoo) or CIFAR-10's")
+    augment: bool = Field(True, description="random crop (padding 4) and horizontal flip")
+    download: bool = Field(True, description="fetch the official archive when no local copy is found")
 
 
 class RuntimeSpec(_Strict):
-    compile: bool = False  # torch.compile (PyTorch only)
-    # PyTorch: each estimator's backward as one compiled kernel (backends/pytorch/estimators/core.py);
-    # MindSpore's graph mode always compiles it with the step
-    fused_estimators: bool = True
-    mode: Literal["graph", "pynative"] = "graph"  # MindSpore execution mode
-    channels_last: bool = True  # PyTorch on CUDA
-    deterministic: bool = True
-    threads: int | None = Field(None, ge=1)
+    compile: bool = Field(False, description="torch.compile the model (PyTorch)")
+    fused_estimators: bool = Field(True, description="PyTorch: each estimator's backward as one compiled kernel "
+                                                     "(MindSpore's graph always compiles it)")
+    mode: Literal["graph", "pynative"] = Field("graph", description="MindSpore execution mode")
+    channels_last: bool = Field(True, description="PyTorch on CUDA: NHWC memory layout")
+    deterministic: bool = Field(True, description="deterministic kernels (CPU always; cuDNN when true)")
+    threads: int | None = Field(None, ge=1, description="CPU kernel threads (none: the backend's default)")
 
 
 class Spec(_Strict):
-    backend: Literal[BACKENDS] = "torch"
-    device: Literal[DEVICES] = "auto"
-    precision: Literal[PRECISIONS] = "fp32"
+    backend: Literal[BACKENDS] = Field("torch", description="the framework")
+    device: Literal[DEVICES] = Field("auto", description="auto: cuda when the backend can use a GPU, else cpu")
+    precision: Literal[PRECISIONS] = Field("fp32", description="fp32, or mixed precision bf16 / fp16")
     estimator: EstimatorSpec = EstimatorSpec()
     noise: NoiseSpec = NoiseSpec()
     model: ModelSpec = ModelSpec()
@@ -133,6 +137,14 @@ class Spec(_Strict):
     train: TrainSpec = TrainSpec()
     data: DataSpec = DataSpec()
     runtime: RuntimeSpec = RuntimeSpec()
+
+    @model_validator(mode="after")
+    def _batch_fits_the_data(self) -> "Spec":
+        train_images = split_sizes(self.data.subset, None)[0]
+        if self.train.batch_size > train_images:
+            raise ValueError(f"train.batch_size ({self.train.batch_size}) exceeds the {train_images:,} training "
+                             f"images (data.subset is images per class); lower train.batch_size or raise data.subset")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -224,14 +236,21 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     text = path.read_text()
     try:
         if path.suffix == ".json":  # what the ablation runner hands a cell: a resolved spec
-            return json.loads(text)
+            return _spec_table(path, json.loads(text))
         if path.suffix == ".toml":
             return tomllib.loads(text)
         if path.suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text) or {}
+            return _spec_table(path, yaml.safe_load(text) or {})
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"spec file {path}: not valid {path.suffix[1:].upper()}: {exc}".splitlines()[0]) from None
     raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml, .yml or .json")
+
+
+def _spec_table(path: Path, tree: Any) -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        raise UserError(f"spec file {path}: the top level is a {type(tree).__name__}; expected a table of spec fields, "
+                        "e.g. `estimator: {name: fda}` or `[train]`")
+    return tree
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -258,6 +277,9 @@ def build_spec(tree: dict[str, Any]) -> Spec:
                 model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
             allowed = ", ".join(model.model_fields)
             raise UserError(f"spec field '{field}': unknown key; allowed here: {allowed}") from None
+        if err["type"] == "value_error":  # a check across fields: its message names them
+            where = f"spec field '{field}'" if err["loc"] else "spec"
+            raise UserError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
         got = err.get("input")
         raise UserError(f"spec field '{field}': {err['msg']} (got {got!r})") from None
     return spec
@@ -268,3 +290,38 @@ def load_spec(path: str | Path | None = None, overrides: list[str] | dict[str, A
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     return build_spec(merge(tree, overrides or {}))
+
+
+def field_help() -> list[str]:
+    """One line per spec field: dotted name, aliases, allowed values, default, meaning (`train --help`)."""
+    aliases: dict[str, list[str]] = {}
+    for alias, dotted in ALIASES.items():
+        aliases.setdefault(dotted, []).append(alias)
+    lines = []
+    for dotted, info in _fields(Spec, ""):
+        names = ", ".join([dotted, *aliases.get(dotted, [])])
+        default = info.default if isinstance(info.default, str) else json.dumps(info.default).replace("null", "none")
+        lines.append(f"  {names}: {_allowed(info)}, default {default}. {info.description or ''}".rstrip())
+    return lines
+
+
+def _fields(model: type[BaseModel], prefix: str) -> list[tuple[str, Any]]:
+    out = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            out.extend(_fields(info.annotation, f"{prefix}{name}."))
+        else:
+            out.append((f"{prefix}{name}", info))
+    return out
+
+
+def _allowed(info: Any) -> str:
+    """'fda | ste | ...', 'int >= 0', 'float > 0 or none', ... from the annotation and bounds."""
+    args = [a for a in get_args(info.annotation)] or [info.annotation]
+    if get_origin(info.annotation) is Literal:
+        return " | ".join(str(a) for a in args)
+    kinds = [a.__name__ for a in args if a is not type(None)]
+    bounds = [f"{op} {getattr(m, attr)}" for m in info.metadata for attr, op in
+              (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if getattr(m, attr, None) is not None]
+    text = " and ".join([" or ".join(kinds), *bounds])
+    return text + (" or none" if type(None) in args else "")

@@ -6,12 +6,13 @@ import math
 import os
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress, TextColumn, TimeRemainingColumn
 
 import backends
 from backends.base import Backend, StepStats
@@ -21,13 +22,15 @@ from bench.data.cifar10 import load_for_spec
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import describe
 from bench.errors import UserError
-from bench.estimators import estimator
+from bench.estimators import estimator, variant_label
+from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
 from bench.schedules import Schedules
 from bench.spec import Spec
 
 # Steps at the start of each process whose times are kept apart from the medians: compilation,
 # allocator growth and autotuning happen there.
 WARMUP_STEPS = 3
+ERROR_LOG = "error.log"
 
 
 class NonFiniteLoss(Exception):
@@ -74,8 +77,19 @@ class _Run:
         return self.run_dir / f"{store.CHECKPOINT_STEM}{self.backend.checkpoint_suffix}"
 
 
-def _claim_run_dir(spec: Spec, run_dir: Path) -> None:
-    existing = store.read_json(run_dir / store.SPEC)
+class RunFailed(UserError):
+    """Training raised; the run is recorded failed and its traceback kept in the run directory."""
+
+    exit_code = 1
+
+
+def _own_run_dir(spec: Spec, run_dir: Path) -> None:
+    """spec.json says which spec the directory trains; a torn one (a crash outside this code) is
+    rewritten rather than failing the run forever."""
+    try:
+        existing = store.read_json(run_dir / store.SPEC)
+    except store.TornRecord:
+        existing = None
     if existing is not None and existing != spec.to_dict():
         raise UserError(f"run directory {run_dir} holds a run of another spec; choose another --run-dir "
                         "or delete it")
@@ -83,12 +97,16 @@ def _claim_run_dir(spec: Spec, run_dir: Path) -> None:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[step_ms]} ms/step"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console, transient=False,
-    )
+    """One line that fits 80 columns: the variant, epoch and step, loss, accuracy and step time
+    (on a GPU, whose steps are never synchronised, the last finished epoch's), and the ETA of the
+    whole run (its task counts every step of every epoch)."""
+    return Progress(TextColumn("{task.description} {task.fields[where]} {task.fields[stats]} ETA"),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def _stats_text(stats: StepStats, step_ms: float | None) -> str:
+    timing = f" {step_ms:.0f} ms" if step_ms is not None else ""
+    return f"loss {stats.loss:.3f} acc {stats.accuracy:.3f}{timing}"
 
 
 def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = None,
@@ -98,13 +116,31 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     console = console or Console(stderr=True)
     backends.check_runnable(spec)
     run_dir = Path(run_dir) if run_dir else default_run_dir(spec)
-    _claim_run_dir(spec, run_dir)
-    finished = store.read_record(run_dir)
-    if finished is not None and finished.get("status") == "finished":
-        console.print(f"[green]already finished[/]: {run_dir}")
-        return finished
-
+    store.require_writable(run_dir.parent)
+    if _finished(spec, run_dir, console):
+        return store.read_record(run_dir)
+    # the data before the run directory: a data problem leaves no directory behind
     data = data if data is not None else load_for_spec(spec)
+    with store.claim(run_dir):
+        return _train_claimed(spec, run_dir, data, console)
+
+
+def _finished(spec: Spec, run_dir: Path, console: Console) -> bool:
+    record = store.read_record(run_dir)
+    if record is not None and record["status"] == "finished" and record["spec"] == spec.to_dict():
+        console.print(f"[green]already finished[/]: {run_dir}")
+        return True
+    return False
+
+
+def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Console) -> dict[str, Any]:
+    _own_run_dir(spec, run_dir)
+    if _finished(spec, run_dir, console):  # by another process while this one loaded the data
+        return store.read_record(run_dir)
+    # an earlier attempt's record (failed, nonfinite, torn): this attempt writes its own
+    (run_dir / store.RECORD).unlink(missing_ok=True)
+    console.print(f"run directory: {run_dir}", soft_wrap=True, highlight=False)  # a path stays one line
+
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)
     backend = backends.prepare(spec, data)
     run = _Run(spec, run_dir, backend, data)
@@ -125,8 +161,11 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # recorded so an ablation grid can go on; the CLI still exits non-zero
-        _finish(run, environment, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
-        raise
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        (run_dir / ERROR_LOG).write_text(traceback.format_exc())
+        _finish(run, environment, "failed", reason)
+        raise RunFailed(f"run failed: {reason} (recorded in {run_dir / store.RECORD}; traceback in "
+                        f"{run_dir / ERROR_LOG})") from exc
     return _finish(run, environment, "finished", "")
 
 
@@ -137,13 +176,14 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
     fault = injected_fault(spec.label())
     warmup_left = WARMUP_STEPS
     uses_n = estimator(spec.estimator.name).uses_n
+    epochs = spec.train.epochs
     with _progress(console) as bar:
-        task = bar.add_task("", total=spe, loss="-", acc="-", step_ms="-")
-        for epoch in range(start_epoch, spec.train.epochs):
+        task = bar.add_task(variant_label(spec), total=epochs * spe, completed=start_epoch * spe, where="",
+                            stats="")
+        for epoch in range(start_epoch, epochs):
             n = sched.n(epoch)
             backend.set_n(n)
             n_text = f" n={n}" if uses_n else ""
-            bar.reset(task, total=spe, description=f"{spec.label()} epoch {epoch + 1}/{spec.train.epochs}{n_text}")
             stats, clock = StepStats(), backend.clock()
             epoch_start = time.perf_counter()
             clock.mark()
@@ -155,13 +195,13 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
                 clock.mark()
                 if fault:
                     _inject(fault, stats)
+                where = f"ep {epoch + 1}/{epochs} {step + 1}/{spe}"
                 if sync_each_step:
                     stats.add(backend.pop_stats())
                     _check_finite(stats, epoch, step)
-                    bar.update(task, advance=1, loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.3f}",
-                               step_ms=f"{clock.intervals_ms()[-1]:.0f}")
+                    bar.update(task, advance=1, where=where, stats=_stats_text(stats, clock.intervals_ms()[-1]))
                 else:
-                    bar.update(task, advance=1)
+                    bar.update(task, advance=1, where=where)
             stats.add(backend.pop_stats())
             _check_finite(stats, epoch, spe - 1)
             step_ms = clock.intervals_ms()
@@ -179,10 +219,12 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
             })
             backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
             store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)
+            if not sync_each_step:
+                bar.update(task, stats=f"(last epoch) {_stats_text(stats, None)}")
             bar.console.print(
-                f"epoch {epoch + 1}/{spec.train.epochs}{n_text} alpha={sched.alpha(epoch * spe):.3g}: "
-                f"train loss {stats.loss:.4f} acc {stats.accuracy:.4f} | {_fmt_metrics(metrics)} | "
-                f"median step {_median(step_ms[warmup:] or step_ms):.0f} ms")
+                f"epoch {epoch + 1}/{epochs}{n_text} | train loss {stats.loss:.3f} | top-1 {metrics[TOP1]:.2%} "
+                f"top-5 {metrics[TOP5]:.2%} loss {metrics[VALIDATION_LOSS]:.3f} | "
+                f"{_median(step_ms[warmup:] or step_ms):.0f} ms")
 
 
 def _check_finite(stats: StepStats, epoch: int, step: int) -> None:
@@ -193,10 +235,6 @@ def _check_finite(stats: StepStats, epoch: int, step: int) -> None:
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2] if ordered else float("nan")
-
-
-def _fmt_metrics(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
 def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:

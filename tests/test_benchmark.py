@@ -87,7 +87,7 @@ def test_a_diverging_case_is_recorded_and_the_others_go_on(cifar10, tmp_path):
     suite_file = tmp_path / "tiny.toml"
     suite_file.write_text(TINY_SUITE)
     suite = load_suite(str(suite_file))
-    suite.variants["blowup"] = {"estimator.name": "ste", "optim.lr": 1e30}
+    suite.variants["blowup"] = {"estimator.name": "fda", "noise.enabled": True, "noise.alpha": 1e30}
     group = replace(suite.groups[0], estimators=("ste", "blowup"), rounds=3)  # a group's own rounds
     benchmark.run_group(suite, group, tmp_path, Console(stderr=True))
     records = {r["case"]: r for r in benchmark.load_records(tmp_path)}

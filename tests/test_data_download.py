@@ -4,7 +4,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +26,27 @@ SPLITS = synthetic.random_splits(per_class=1)
 
 
 CUT_SHORT = "/cut-short.tar.gz"
+TRICKLE = "/trickle.tar.gz"  # a byte every 50 ms: never idle for the read timeout, never done
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves files, and at CUT_SHORT a response whose connection drops before its promised length."""
+    """Serves files, at CUT_SHORT a response whose connection drops before its promised length, and
+    at TRICKLE one that sends a byte every 50 ms for at most 10 s."""
 
     def do_GET(self) -> None:
+        if self.path == TRICKLE:
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            deadline = time.monotonic() + 10
+            try:
+                while time.monotonic() < deadline:
+                    self.wfile.write(b"\x1f")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:  # the client gave up
+                pass
+            return None
         if self.path != CUT_SHORT:
             return super().do_GET()
         self.send_response(200)
@@ -139,3 +159,33 @@ def test_md5_override_needs_a_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIFAR10_MD5", "0" * 32)
     with pytest.raises(UserError, match="CIFAR10_MD5 is set without \\$CIFAR10_URL"):
         download.source()
+
+
+def test_a_trickling_server_meets_the_deadline_and_leaves_no_part_file(url: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIFAR10_URL", url.rsplit("/", 1)[0] + TRICKLE)
+    monkeypatch.setenv("CIFAR10_DOWNLOAD_DEADLINE_S", "1")
+    root = tmp_path / "data"
+    root.mkdir()
+    started = time.monotonic()
+    with pytest.raises(UserError, match="deadline"):
+        download.download_archive(root)
+    assert time.monotonic() - started < 5
+    assert list(root.iterdir()) == []
+
+
+def test_sigterm_during_a_download_removes_the_part_file(url: str, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    env = {**os.environ, "CIFAR10_URL": url.rsplit("/", 1)[0] + TRICKLE}
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
+                              "from bench.data import download; download.download_archive(Path(sys.argv[1]))",
+                              str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not list(root.glob("*.part")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(root.glob("*.part")), "the download never started"
+    time.sleep(0.3)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) != 0
+    assert list(root.iterdir()) == []

@@ -158,3 +158,67 @@ def test_fourier_terms_smoke_through_the_cli(tmp_path):
     assert len(done) == 16
     summary = (results / "summary.md").read_text()
     assert "## Study fourier-terms" in summary and (results / "fourier-terms.csv").exists()
+
+
+def _tear(path: Path, rng) -> None:
+    """Cut a file at a random byte, as a crash outside the suite's atomic writes would."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(rng.integers(1, max(2, len(data) - 1)))])
+
+
+def test_torn_store_files_are_named_by_summary_and_recovered_by_ablate(tmp_path):
+    """Every file of a study's run directories torn at a random byte (each kind in some cell):
+    `summary` names what it cannot count, `ablate` runs those cells again from their checkpoints
+    (or repairs what it can rewrite), and afterwards every cell is finished and counted once."""
+    import numpy as np
+
+    path = study(tmp_path, '[[grid]]\nestimator.name = ["ste", "approx_sign"]\n[[grid]]\nestimator.n = [1]\n')
+    results = tmp_path / "results"
+    assert ablate(path, results).returncode == 0
+    run_dirs = sorted((results / "runs").iterdir())
+    assert len(run_dirs) == 3
+    rng = np.random.default_rng(13)
+    order = [run_dirs[i] for i in rng.permutation(3)]
+    torn_record, torn_study, other = order
+    _tear(torn_record / store.RECORD, rng)
+    _tear(torn_record / store.PROGRESS, rng)  # an unfinished cell's progress, torn too
+    _tear(torn_study / store.STUDY, rng)
+    _tear(other / store.SPEC, rng)
+    _tear(other / store.ENVIRONMENT, rng)
+    finished_only = other / store.RECORD  # a record that claims to be finished and is nothing else
+    kept = finished_only.read_bytes()
+    finished_only.write_text('{"status": "finished"}')
+
+    summary = subprocess.run([sys.executable, "-m", "bench.cli", "summary"], cwd=REPO, capture_output=True,
+                             text=True, env={**os.environ, "FDABNN_RESULTS": str(results)}, timeout=300)
+    assert summary.returncode == 0, summary.stderr
+    header = (results / "summary.md").read_text().split("## ", 1)[0]
+    assert "Not counted: 3 run file(s)" in header
+    for named in (f"{torn_record.name}/{store.RECORD}: not valid JSON", f"{torn_study.name}/{store.STUDY}",
+                  f"{other.name}/{store.RECORD}: missing"):
+        assert named in header, named
+
+    again = ablate(path, results)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = records(results)
+    assert all(r is not None and r["status"] == "finished" for r in after.values())
+    assert launches(torn_record) == 2 and launches(other) == 2 and launches(torn_study) == 1
+    assert json.loads((other / store.RECORD).read_text())["final"] == json.loads(kept)["final"]  # same checkpoint
+    assert json.loads((torn_study / store.STUDY).read_text())["study"] == "tiny"  # rewritten by the runner
+    final = (results / "summary.md").read_text()
+    assert "Not counted" not in final and "from 3 run records (3 in studies)" in final
+
+
+def test_two_runners_on_one_store_run_each_cell_once(tmp_path):
+    """Started together on one study, two runners divide the cells: each cell is launched exactly
+    once, every record is intact, and a runner that left cells to the other says so."""
+    path = study(tmp_path, '[[grid]]\nestimator.name = ["ste", "approx_sign"]\n[[grid]]\nestimator.n = [1, 2]\n')
+    results = tmp_path / "results"
+    first, second = ablate(path, results, wait=False), ablate(path, results, wait=False)
+    outputs = [p.communicate(timeout=10 * CELL_TIMEOUT_S)[0].decode() for p in (first, second)]
+    assert {first.returncode, second.returncode} <= {0, 4}, outputs
+    after = records(results)
+    assert len(after) == 4 and all(r is not None and r["status"] == "finished" for r in after.values())
+    assert all(launches(results / "runs" / name) == 1 for name in after)
+    busy = [o for o, p in zip(outputs, (first, second)) if p.returncode == 4]
+    assert all("being run by another process" in o for o in busy)

@@ -21,6 +21,7 @@ needs a GPU. The estimators' pseudo-gradients and the loss are always computed i
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from functools import lru_cache
@@ -30,6 +31,7 @@ from typing import Any
 import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, amp, nn, ops
+from mindspore import log as ms_log
 
 from backends.base import Backend, StepStats, resolve_device
 from backends.mindspore.augment import augment, normalization_constants, normalize
@@ -83,6 +85,20 @@ def set_cpu_threads(threads: int | None = None) -> None:
     if threads is None and "threads" in _PROCESS_SETTINGS:
         return
     _set_once("threads", threads or max(1, (os.cpu_count() or 2) // 2), ms.device_context.cpu.op_tuning.threads_num)
+
+
+@lru_cache(maxsize=1)
+def prime_synchronize() -> None:
+    """ms.runtime.synchronize() (2.10) returns at once the first time it is called on CPU, logging
+    "CPU device is not supported" as an error in the middle of a healthy run, and waits for the
+    device on every later call: spend that first call here, with MindSpore's log silenced."""
+    log = ms_log._get_logger()
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        ms.runtime.synchronize()
+    finally:
+        log.setLevel(level)
 
 
 def _overwrite(param: Parameter, value: np.ndarray) -> None:
@@ -262,6 +278,7 @@ class MindSporeBackend(Backend):
         return eval_metrics(loss_sum, top1, top5, total)
 
     def synchronize(self) -> None:
+        prime_synchronize()
         ms.runtime.synchronize()
 
     # ---- checkpoints and portable state --------------------------------------------------------

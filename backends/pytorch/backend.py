@@ -14,6 +14,8 @@ compiled once when alpha first reaches 0 (the cosine schedule's last step).
 from __future__ import annotations
 
 import math
+import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,17 @@ _AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def _load(path: Path, device: str = "cpu") -> Any:
     """torch.load of weights only (no pickled code runs); anything unreadable is one UserError."""
     try:
-        return torch.load(Path(path), map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore")
+            return torch.load(Path(path), map_location=device, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path}: not found") from None
+    except pickle.UnpicklingError:
+        raise UserError(f"checkpoint {path}: not a readable PyTorch checkpoint (it holds pickled objects other than "
+                        "tensors, refused unrun); expected a checkpoint.pt this suite or `fdabnn convert` wrote") from None
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint
-        raise UserError(f"checkpoint {path}: not a readable PyTorch checkpoint ({exc})".splitlines()[0]) from None
+        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UserError(f"checkpoint {path}: not a readable PyTorch checkpoint ({why})") from None
 
 
 def _model_state(payload: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

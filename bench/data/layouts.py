@@ -183,9 +183,10 @@ def find(root: Path) -> Layout:
                 candidates.append(_archive(path))
             except UserError as exc:
                 unreadable.append(str(exc))
+    if not candidates and unreadable:  # a copy that is there but broken: say so rather than download around it
+        raise UserError(f"{root}: no CIFAR-10 copy found that can be read; unusable: {'; '.join(unreadable)}")
     if not candidates:
-        skipped = f"; unusable: {'; '.join(unreadable)}" if unreadable else ""
-        raise NoLayout(f"{root}: no CIFAR-10 copy found; looked for {LOOKED_FOR}{skipped}; point the data root "
+        raise NoLayout(f"{root}: no CIFAR-10 copy found; looked for {LOOKED_FOR}; point the data root "
                        f"(--data-root or $CIFAR10_ROOT) at a CIFAR-10 copy, or allow the download")
     candidates.sort(key=_rank)
     best, others = candidates[0], candidates[1:]

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.environment import REPO
 # the store's whole vocabulary under one name: store.atomic_write_json, store.run_record, ...
 from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401
-from bench.store.record import run_record, timing_of  # noqa: F401
+from bench.store.claim import CLAIM_ENV, Busy, claim, holder  # noqa: F401
+from bench.store.record import STATUSES, record_problem, run_record, timing_of  # noqa: F401
+from bench.errors import UserError
 
 DEFAULT_RESULTS = REPO / "results"
 RECORD = "record.json"
@@ -58,35 +61,77 @@ def read_json(path: Path) -> Any | None:
         raise TornRecord(f"{path}: not valid JSON ({exc.msg} at byte {exc.pos})") from None
 
 
+def record_problem_of(run_dir: Path) -> str | None:
+    """Why run_dir's record.json cannot be used (torn, or not of the record schema); None when it
+    is intact or absent."""
+    try:
+        record = read_json(run_dir / RECORD)
+    except TornRecord as exc:
+        return str(exc).split(": ", 1)[1]
+    return None if record is None else record_problem(record)
+
+
 def read_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's final record, or None when absent or torn (a torn record means: run it again)."""
+    """The run's final record, or None when absent, torn or not of the schema (then: run it again)."""
     try:
         record = read_json(run_dir / RECORD)
     except TornRecord:
         return None
-    if not isinstance(record, dict) or "status" not in record:
-        return None
-    return record
+    return record if record is not None and record_problem(record) is None else None
+
+
+def read_progress(run_dir: Path) -> list[dict[str, Any]]:
+    """The epochs a run has finished so far ([] when progress.json is absent, torn or malformed:
+    training resumes from its checkpoint, which holds the same history)."""
+    try:
+        history = read_json(run_dir / PROGRESS)
+    except TornRecord:
+        return []
+    ok = isinstance(history, list) and all(isinstance(h, dict) and "wall_s" in h for h in history)
+    return history if ok else []
+
+
+def require_writable(folder: Path) -> None:
+    """Refuse, before any work, a results location that cannot take files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(f"results location {folder}: not a writable folder ({exc.strerror or exc}); set "
+                        "FDABNN_RESULTS (or --run-dir) to a folder you can write") from None
 
 
 def read_membership(run_dir: Path) -> dict[str, Any]:
     """The study.json of an ablation cell ({"study", "profile", "study_title", "study_question"}), {} for a
-    standalone run."""
-    try:
-        membership = read_json(run_dir / STUDY)
-    except TornRecord:
-        return {}
-    return membership if isinstance(membership, dict) else {}
+    standalone run; TornRecord when it cannot be read."""
+    membership = read_json(run_dir / STUDY)
+    if membership is not None and not (isinstance(membership, dict) and isinstance(membership.get("study"), str)):
+        raise TornRecord(f"{run_dir / STUDY}: not a study membership (expected study, profile, ...)")
+    return membership or {}
+
+
+def scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every intact record under results/runs (or `root`), with its run directory and, for an
+    ablation cell, its study and profile (a standalone run has study and profile None); and one
+    line for each record.json or study.json that could not be used, naming it and why."""
+    runs = (root or results_root()) / "runs"
+    records, problems = [], []
+    for record_path in sorted(runs.glob(f"*/{RECORD}")):
+        run_dir = record_path.parent
+        problem = record_problem_of(run_dir)
+        if problem:
+            problems.append(f"{run_dir.name}/{RECORD}: {problem}")
+            continue
+        try:
+            membership = read_membership(run_dir)
+        except TornRecord as exc:
+            problems.append(f"{run_dir.name}/{STUDY}: {str(exc).split(': ', 1)[1]}")
+            continue
+        records.append({**read_json(record_path), "study": None, "profile": None, **membership,
+                        "run_dir": str(run_dir)})
+    return records, problems
 
 
 def iter_records(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every intact record under results/runs (or `root`), with its run directory and, for an
-    ablation cell, its study and profile; a standalone run has study and profile None."""
-    runs = (root or results_root()) / "runs"
-    records = []
-    for record_path in sorted(runs.glob(f"*/{RECORD}")):
-        record = read_record(record_path.parent)
-        if record is not None:
-            membership = {"study": None, "profile": None, **read_membership(record_path.parent)}
-            records.append({**record, **membership, "run_dir": str(record_path.parent)})
-    return records
+    return scan(root)[0]

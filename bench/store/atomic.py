@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 @contextmanager
 def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path next to `path` for a writer that wants a file name (torch.save,
@@ -24,6 +33,7 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; a record is as readable as any file the user writes
     os.close(fd)
     tmp = Path(name)
     try:

@@ -35,3 +35,29 @@ def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: 
         "epochs_done": len(history), "wall_s": wall_s, "history": history,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+STATUSES = ("finished", "failed", "nonfinite", "skipped", "unsupported")
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "status": str, "reason": str, "run_id": str, "spec": dict, "environment": dict, "final": dict, "timing": dict,
+    "epochs_done": int, "wall_s": (int, float), "history": list}
+
+
+def record_problem(record: Any) -> str | None:
+    """Why `record` is not a run record this schema wrote (None when it is): a record that only
+    says {"status": "finished"} must not count as a finished run."""
+    if not isinstance(record, dict):
+        return f"not a record (a JSON {type(record).__name__})"
+    missing = [k for k in _FIELDS if k not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    wrong = [k for k, kind in _FIELDS.items() if not isinstance(record[k], kind) or isinstance(record[k], bool)]
+    if wrong:
+        return f"wrong type of {', '.join(wrong)}"
+    if record["status"] not in STATUSES:
+        return f"unknown status {record['status']!r}"
+    if record["epochs_done"] != len(record["history"]):
+        return f"epochs_done {record['epochs_done']} but {len(record['history'])} epochs of history"
+    if record["status"] == "finished" and (not record["history"] or set(METRIC_KEYS) - set(record["final"])):
+        return "finished without history or final metrics"
+    return None

@@ -56,7 +56,6 @@ def torch_ready(device: str) -> Any:
 
 
 _MS_TARGETS = {"cpu": "CPU", "cuda": "GPU"}
-_ms_sync_primed = False
 
 
 def mindspore_ready(device: str) -> Any:
@@ -64,7 +63,7 @@ def mindspore_ready(device: str) -> Any:
     require("mindspore")
     import mindspore as ms
 
-    from backends.mindspore.backend import set_cpu_threads
+    from backends.mindspore.backend import prime_synchronize, set_cpu_threads
 
     if device == "cuda" and not ms.device_context.gpu.is_available():
         pytest.skip(f"mindspore {ms.__version__} loaded no GPU plugin in this process")
@@ -80,10 +79,5 @@ def mindspore_ready(device: str) -> Any:
         # gives MindSpore's kernels half the cores because its runtime runs two kernels at once,
         # which a single benchmarked op cannot.)
         set_cpu_threads(os.cpu_count() or 1)
-    # ms.runtime.synchronize() (2.10) returns at once the first time it is called on CPU, logging "CPU device
-    # is not supported", and waits for the device every later call: spend that first call here.
-    global _ms_sync_primed
-    if not _ms_sync_primed:
-        ms.runtime.synchronize()
-        _ms_sync_primed = True
+    prime_synchronize()  # the benchmarks call ms.runtime.synchronize() themselves
     return ms

@@ -1,0 +1,241 @@
+"""Every bad input is one line on stderr naming the thing and the fix, a non-zero exit, no
+traceback, and loses nothing: the records already in the store are byte for byte intact after each.
+
+One table of inputs (spec, study, data, checkpoint, store, filesystem), each run as a real
+`fdabnn` process against a results store that holds a finished run."""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bench.environment import REPO
+
+# a finished run of the committed store: what every case must leave untouched
+SAMPLE_RUN = REPO / "results" / "runs" / "estimators-quick-torch-ste-fp32-s0-cc8ca1b106"
+PWNED = "/tmp/fdabnn-test-pickle-ran"  # what a malicious checkpoint would create if its pickle ran
+STUDY_OK = 'title = "T"\nquestion = "Q?"\nbackends = ["torch"]\n[[grid]]\nestimator.name = ["ste"]\n'
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    needle: str  # in the one error line
+    files: dict[str, bytes | str] = field(default_factory=dict)  # written under the case's folder first
+    env: dict[str, str] = field(default_factory=dict)  # {case} is the case's folder
+    exit_code: int | None = None  # None: any non-zero
+
+
+def _evil_pt() -> bytes:
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {PWNED}",))
+
+    return pickle.dumps({"model": Evil()})
+
+
+def _torch_file(obj_factory: Callable[[], object]) -> Callable[[], bytes]:
+    def make() -> bytes:
+        import io
+
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(obj_factory(), buffer)
+        return buffer.getvalue()
+    return make
+
+
+def _wrong_architecture():
+    import torch
+    return {"model": {"conv1.weight": torch.zeros(3, 3)}, "meta": {}}
+
+
+def _hundred_classes():
+    from backends.pytorch.resnet import BinaryResNet20
+    from bench.spec import Spec
+    return {"model": BinaryResNet20(Spec(model={"num_classes": 100})).state_dict(), "meta": {}}
+
+
+SPEC_CASES = [
+    Case("unknown-estimator", ("train", "estimator=sign"), "spec field 'estimator.name'", exit_code=2),
+    Case("unknown-key", ("train", "train.bogus=1"), "spec field 'train.bogus': unknown key", exit_code=2),
+    Case("lr-inf", ("train", "lr=inf"), "spec field 'optim.lr'", exit_code=2),
+    Case("lr-huge", ("train", "lr=1e308"), "spec field 'optim.lr'", exit_code=2),
+    Case("lr-negative", ("train", "lr=-1"), "greater than 0", exit_code=2),
+    Case("n-negative", ("train", "n=-1"), "spec field 'estimator.n'", exit_code=2),
+    Case("n-end-below-n", ("train", "n=9", "n_end=3"), "n_end (3) must be >= estimator.n (9)", exit_code=2),
+    Case("batch-zero", ("train", "batch_size=0"), "spec field 'train.batch_size'", exit_code=2),
+    Case("batch-over-subset", ("train", "batch_size=64", "data.subset=4"), "exceeds the 40 training images",
+         exit_code=2),
+    Case("precision-fp8", ("train", "precision=fp8"), "spec field 'precision'", exit_code=2),
+    Case("backend-jax", ("train", "backend=jax"), "spec field 'backend'", exit_code=2),
+    Case("device-tpu", ("train", "device=tpu"), "spec field 'device'", exit_code=2),
+    Case("epochs-zero", ("train", "epochs=0"), "spec field 'train.epochs'", exit_code=2),
+    Case("noise-maybe", ("train", "noise=maybe"), "spec field 'noise.enabled'", exit_code=2),
+    Case("clip-zero", ("train", "estimator.clip=0"), "spec field 'estimator.clip'", exit_code=2),
+    Case("form-unknown", ("train", "form=fourier"), "spec field 'estimator.form'", exit_code=2),
+    Case("not-key-value", ("train", "fda"), "expected key=value", exit_code=2),
+    Case("value-as-section", ("train", "n=3", "estimator.n.x=1"), "'n' is a value, not a section", exit_code=2),
+    Case("spec-file-missing", ("train", "--spec", "{case}/none.toml"), "not found", exit_code=2),
+    Case("spec-file-bad-toml", ("train", "--spec", "{case}/bad.toml"), "not valid TOML",
+         {"bad.toml": "[train\nepochs = 1"}, exit_code=2),
+    Case("spec-file-yaml-list", ("train", "--spec", "{case}/list.yaml"), "top level is a list",
+         {"list.yaml": "- estimator: fda\n- epochs: 1\n"}, exit_code=2),
+    Case("spec-file-json-list", ("train", "--spec", "{case}/list.json"), "top level is a list",
+         {"list.json": "[1, 2]"}, exit_code=2),
+    Case("spec-file-extension", ("train", "--spec", "{case}/spec.txt"), "unknown extension",
+         {"spec.txt": "epochs: 1"}, exit_code=2),
+    Case("fp16-on-cpu", ("train", "backend=torch", "precision=fp16", "device=cpu"), "fp16", exit_code=3),
+    Case("cuda-without-gpu", ("train", "device=cuda"), "CUDA", exit_code=3),
+    Case("usage-unknown-option", ("train", "--bogus"), "unrecognized arguments: --bogus", exit_code=2),
+    Case("usage-no-command", (), "required: COMMAND", exit_code=2),
+]
+
+STUDY_CASES = [
+    Case("study-unknown", ("ablate", "nosuchstudy"), "study 'nosuchstudy': unknown", exit_code=2),
+    Case("study-unknown-key", ("ablate", "{case}/s.toml"), "key 'bogus': unknown",
+         {"s.toml": "bogus = 1\n" + STUDY_OK}, exit_code=2),
+    Case("study-bad-toml", ("ablate", "{case}/s.toml"), "not valid TOML", {"s.toml": "title = \n"}, exit_code=2),
+    Case("study-grid-value", ("ablate", "{case}/s.toml"), "spec field 'estimator.n'",
+         {"s.toml": STUDY_OK.replace('name = ["ste"]', "n = [-1]")}, exit_code=2),
+    Case("study-grid-not-list", ("ablate", "{case}/s.toml"), "expected a list of values",
+         {"s.toml": STUDY_OK.replace('["ste"]', '"ste"')}, exit_code=2),
+    Case("study-profile-unknown", ("ablate", "{case}/s.toml", "--profile", "nope"), "profile 'nope': unknown",
+         {"s.toml": STUDY_OK}, exit_code=2),
+    Case("study-seeds", ("ablate", "{case}/s.toml", "--seeds", "a,b"), "seeds 'a,b'", {"s.toml": STUDY_OK},
+         exit_code=2),
+    Case("study-backend", ("ablate", "{case}/s.toml", "--backends", "mindspore"), "not one of study",
+         {"s.toml": STUDY_OK}, exit_code=2),
+    Case("bench-suite-unknown", ("bench", "--suite", "nope"), "bench suite 'nope'", exit_code=2),
+    Case("bench-gpu-without-cuda", ("bench", "--suite", "gpu"), "make bench-cpu", exit_code=3),
+]
+
+DATA_CASES = [
+    Case("data-root-missing", ("train", "data.root={case}/none", "data.download=false", "epochs=1"),
+         "no such file or folder", exit_code=2),
+    Case("data-root-empty", ("train", "data.root={case}/empty", "data.download=false", "epochs=1"),
+         "no CIFAR-10 copy found", {"empty/.keep": ""}, exit_code=2),
+    Case("data-archive-corrupt", ("train", "data.root={case}/data", "epochs=1"),
+         "cifar-10-python.tar.gz: not a readable tar archive", {"data/cifar-10-python.tar.gz": b"garbage"},
+         exit_code=2),
+    Case("data-deadline-env", ("train", "data.root={case}/none", "epochs=1"), "CIFAR10_DOWNLOAD_DEADLINE_S",
+         env={"CIFAR10_DOWNLOAD_DEADLINE_S": "soon"}, exit_code=2),
+]
+
+CHECKPOINT_CASES = [
+    Case("eval-nothing", ("eval",), "no checkpoint given", exit_code=2),
+    Case("eval-missing", ("eval", "{case}/none.pt"), "not found", exit_code=2),
+    Case("eval-suffix", ("eval", "{case}/model.onnx"), "unknown suffix '.onnx'", {"model.onnx": b"x"},
+         exit_code=2),
+    Case("eval-truncated-pt", ("eval", "{case}/t.pt"), "not a readable PyTorch checkpoint",
+         {"t.pt": b"PK\x03\x04truncated"}, exit_code=2),
+    Case("eval-random-ckpt", ("eval", "{case}/r.ckpt"), "not a readable MindSpore checkpoint",
+         {"r.ckpt": b"\x00garbage" * 32}, exit_code=2),
+    Case("eval-malicious-pt", ("eval", "{case}/evil.pt"), "not a readable PyTorch checkpoint",
+         {"evil.pt": _evil_pt()}, exit_code=2),
+    Case("eval-wrong-architecture", ("eval", "{case}/w.pt"), "does not fit this spec's model",
+         {"w.pt": _torch_file(_wrong_architecture)}, exit_code=2),
+    Case("eval-100-classes", ("eval", "{case}/c100.pt"), "does not fit this spec's model",
+         {"c100.pt": _torch_file(_hundred_classes)}, exit_code=2),
+    Case("eval-torn-spec", ("eval", "{case}/run"), "torn", {"run/spec.json": '{"backend": "to',
+                                                            "run/checkpoint.pt": b"x"}, exit_code=2),
+    Case("eval-empty-run-dir", ("eval", "{case}/run"), "no checkpoint.pt or checkpoint.ckpt",
+         {"run/spec.json": "{}"}, exit_code=2),
+    Case("convert-same-kind", ("convert", "{case}/a.pt", "{case}/b.pt"), "both are torch checkpoints",
+         exit_code=2),
+    Case("convert-suffix", ("convert", "{case}/a.pt", "{case}/b.onnx"), "unknown suffix '.onnx'", exit_code=2),
+]
+
+STORE_CASES = [
+    Case("summary-results-is-a-file", ("summary",), "not a writable folder", {"results-file": "x"},
+         env={"FDABNN_RESULTS": "{case}/results-file"}, exit_code=2),
+    Case("ablate-results-is-a-file", ("ablate", "{case}/s.toml", "--profile", "smoke"), "not a writable folder",
+         {"results-file": "x", "s.toml": STUDY_OK}, env={"FDABNN_RESULTS": "{case}/results-file"}, exit_code=2),
+    Case("bench-results-is-a-file", ("bench", "--suite", "cpu"), "not a writable folder", {"results-file": "x"},
+         env={"FDABNN_RESULTS": "{case}/results-file"}, exit_code=2),
+    Case("train-run-dir-under-a-file", ("train", "--run-dir", "{case}/file/run", "epochs=1"),
+         "not a writable folder", {"file": "x"}, exit_code=2),
+    Case("train-run-dir-of-another-spec", ("train", "--run-dir", "{case}/run", "epochs=1"),
+         "holds a run of another spec", {"run/spec.json": '{"backend": "mindspore"}'}, exit_code=2),
+]
+
+CASES = SPEC_CASES + STUDY_CASES + DATA_CASES + CHECKPOINT_CASES + STORE_CASES
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("store")
+    shutil.copytree(SAMPLE_RUN, root / "runs" / SAMPLE_RUN.name)
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _fill(text: str, case_dir: Path) -> str:
+    return text.replace("{case}", str(case_dir))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_non_zero_and_loses_nothing(case: Case, results: Path, tmp_path: Path):
+    for name, content in case.files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content = content() if callable(content) else content
+        if isinstance(content, str):
+            path.write_text(_fill(content, tmp_path))
+        else:
+            path.write_bytes(content)
+    before = _snapshot(results)
+    env = {**os.environ, "FDABNN_RESULTS": str(results), "COLUMNS": "120",
+           **{k: _fill(v, tmp_path) for k, v in case.env.items()}}
+    env.pop("FDABNN_DEBUG", None)
+    done = subprocess.run([sys.executable, "-m", "bench.cli", *(_fill(a, tmp_path) for a in case.args)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0, done.stderr
+    if case.exit_code is not None:
+        assert done.returncode == case.exit_code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert case.needle in lines[0], lines[0]
+    assert _snapshot(results) == before
+    assert not Path(PWNED).exists()  # a refused pickle ran nothing
+
+
+def test_a_claimed_run_directory_names_its_holder(results: Path, tmp_path: Path):
+    """A second `fdabnn train` into a directory another process trains is refused, naming it."""
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from bench.store import claim\nwith claim(Path(sys.argv[1])):\n"
+                               "    print('held', flush=True); time.sleep(60)", str(run_dir)],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--run-dir", str(run_dir), "epochs=1"],
+                              cwd=REPO, env={**os.environ, "FDABNN_RESULTS": str(results)},
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 4 and len(lines) == 1, done.stderr
+    assert f"in use by pid {holder.pid}" in lines[0]
+    time.sleep(0.1)
+    from bench.store import holder as claim_holder
+    assert claim_holder(run_dir) is None  # the holder died: the claim went with it
