@@ -88,19 +88,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 EXAMPLES_ABLATE = """examples:
   fdabnn ablate fourier-terms --profile smoke --backends torch
-  fdabnn ablate estimators --seeds 0,1,2
-  fdabnn ablate path/to/my-study.toml --device cuda
+  fdabnn ablate estimators --seeds 0,1,2 --dry-run           # the plan and its estimate, nothing run
+  fdabnn ablate estimators --profile paper --device cuda --cells-per-gpu 4
+  fdabnn ablate estimators --executor ray --address HEAD:6379  # on a Ray cluster (ray start --head)
 studies are the files under ablations/ (format: bench/studies.py); profiles: ablations/profiles.toml.
 exit status: 0 when every cell finished, was skipped (backend not installed) or is unsupported
-(precision/device this backend cannot run here); 1 when a cell failed or its loss became non-finite."""
+(precision/device this backend cannot run here); 1 when a cell failed or its loss became non-finite;
+3 when no cell can run here; 4 when cells were left to another runner holding them."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="run a study: every cell in its own process, resumable; then the summary",
-                       description="Run every cell (spec x backend x seed) of a study one after another, each in "
-                                   "its own process, under results/runs/. Run the same command again to finish an "
-                                   "interrupted study: finished cells are kept, the others resume. Writes "
-                                   "results/summary.md at the end.",
+                       description="Run every cell (spec x backend x seed) of a study, each in its own process, "
+                                   "under results/runs/, on this machine's CPU or GPUs or on a Ray cluster. Run the "
+                                   "same command again to finish an interrupted study: finished cells are kept, "
+                                   "the others resume. Writes results/summary.md at the end.",
                        epilog=EXAMPLES_ABLATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", help="a study name (ablations/<name>.toml) or the path of a study file")
     p.add_argument("--profile", help="training budget from ablations/profiles.toml: smoke, quick or paper "
@@ -108,16 +120,31 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", help="comma-separated subset of the study's backends, e.g. torch")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     p.add_argument("--seeds", help="comma-separated seeds replacing the profile's, e.g. 0,1,2")
+    p.add_argument("--dry-run", action="store_true", help="list the cells (done, to run, not runnable here) and "
+                                                          "the estimate, then stop")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: a pool of processes on this machine (default); ray: Ray tasks")
+    p.add_argument("--jobs", type=_positive, help="cells at once on a CPU (default 1: two trainings on few cores "
+                                                 "slow each other and their step times are recorded as shared)")
+    p.add_argument("--cells-per-gpu", type=_positive, default=1, help="cells packed on each visible GPU (default 1)")
+    p.add_argument("--address", help="with --executor ray: a running cluster's address (default: start Ray here)")
+    p.add_argument("--retries", type=int, default=1, help="attempts again for a cell that failed or whose "
+                                                          "process or worker died (default 1)")
     p.set_defaults(func=_cmd_ablate)
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from bench.runner import run_ablation
+    from bench.runner import Options, run_ablation
     from bench.studies import parse_seeds
 
+    if args.address and args.executor != "ray":
+        raise UserError("--address joins a Ray cluster: add --executor ray (or drop --address)")
+    if args.retries < 0:
+        raise UserError(f"--retries {args.retries}: expected 0 or more")
     names = tuple(b.strip() for b in args.backends.split(",") if b.strip()) if args.backends else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
-    return run_ablation(args.study, args.profile, names, args.device, seeds)
+    options = Options(args.executor, args.jobs, args.cells_per_gpu, args.address, args.retries, args.dry_run)
+    return run_ablation(args.study, args.profile, names, args.device, seeds, options=options)
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:

@@ -28,13 +28,17 @@ class Estimate:
     def total_s(self) -> float:
         return sum(self.seconds.values())
 
-    def describe(self, cells: list[Cell]) -> str:
+    def describe(self, cells: list[Cell], slots: int = 1) -> str:
         by_backend: dict[str, list[float]] = defaultdict(list)
         for cell in cells:
             by_backend[cell.spec.backend].append(self.seconds[cell.run_id])
         parts = [f"{backend}: {len(times)} cells, ~{format_duration(statistics.median(times))} each "
                  f"({self.sources[backend]})" for backend, times in by_backend.items()]
-        return f"estimated duration ~{format_duration(self.total_s)}: " + "; ".join(parts)
+        text = f"estimated duration ~{format_duration(self.total_s / max(1, min(slots, len(cells))))}"
+        if slots > 1:
+            text += (f" with {slots} cells at once ({format_duration(self.total_s)} of cell time; assumes they do "
+                     "not slow each other, which on shared CPU cores they do)")
+        return text + ": " + "; ".join(parts)
 
 
 def format_duration(seconds: float) -> str:

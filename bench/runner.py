@@ -1,63 +1,45 @@
-"""The ablation runner: every cell of a study in its own process, one after another, resumable.
+"""The ablation runner: every cell of a study in its own process, resumable, spread by an executor.
 
-- One process a cell (bench/launcher.py: `python -m bench.cli train --run-dir DIR --spec
-  DIR/spec.json`, the cell's resolved spec written there first), never two at once: a crash, a
-  segfault or a framework's global state cannot reach the other cells, and step times are not
-  disturbed by a neighbour. The child's output goes to DIR/train.log.
-- The run directory is named from the study, profile and resolved spec, so running the study
-  again finds every cell: a finished record is kept and the cell not run again; anything else
-  (no record, a torn record.json, failed, nonfinite, interrupted) is run again, and training
-  resumes from the cell's last epoch checkpoint.
-- A cell whose process died without writing its record (killed, segfault, unsupported request)
-  gets one written here, in the record schema of bench/store/record.py, with the reason.
-- Exit status: 0 when every cell is finished, skipped (its backend is not installed here) or
-  unsupported (its backend cannot run its precision/device here); 1 when any cell failed or
-  its loss became non-finite.
+- Plan: the study's cells (bench/studies.py) are sorted into done, to run, and not runnable here
+  (backend not installed: skipped; device or precision the backend cannot run: unsupported), each
+  to-run cell with its duration estimate (bench/estimate.py). `--dry-run` prints that and stops; a
+  study none of whose remaining cells can run here is refused before anything is launched.
+- Run: each cell to run is one attempt (bench/cell_attempt.py: claim, child process, record) handed
+  to an executor (bench/executors/): a pool of local slots (`--jobs`, or GPUs x `--cells-per-gpu`)
+  or Ray tasks (`--executor ray`, `--address`). A failed attempt (an exception, or a process that
+  died) is attempted again up to `retries` times, resuming from the cell's checkpoint; a non-finite
+  loss is final. Cells another runner holds are left to it.
+- Progress: done / failed / running counts, where each running cell runs (host, slot) and its
+  epoch, and the whole study's ETA, the estimate corrected by the cells finished so far.
+- Exit status: 0 when every cell is finished, skipped or unsupported; 1 when any cell failed or its
+  loss became non-finite; 4 when some cells were left to another runner.
 """
 from __future__ import annotations
 
-import os
+import socket
 import time
-from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID, TextColumn
 from rich.table import Table
 
 import backends
 from bench import store
+from bench.cell_attempt import BUSY, Attempt, CellJob, record_unrun
 from bench.environment import describe
 from bench.errors import Unsupported
-from bench.store import Busy
 from bench.estimate import Estimate, estimate, format_duration
-from bench.launcher import run_child
-from bench.studies import Cell, Study, expand, load_profiles, load_study
+from bench.executors import Executor, make_executor
+from bench.store import Busy
+from bench.studies import Cell, Study, cuda_present, expand, gpu_count, load_profiles, load_study
 
 ACCEPTABLE = ("finished", "skipped", "unsupported")  # statuses that leave the exit status 0
-BUSY = "busy"  # another process holds the cell (bench/store/claim.py): left to it, no record written
-
-
-@dataclass
-class _ProgressWatch:
-    """Epochs a running cell has finished, from its progress.json, parsed again only when rewritten
-    (it holds every step time, megabytes in a long run)."""
-
-    path: Path
-    mtime_ns: int = -1
-    epochs: int = 0
-
-    def epochs_done(self) -> int:
-        try:
-            mtime_ns = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return self.epochs
-        if mtime_ns != self.mtime_ns:
-            self.mtime_ns, self.epochs = mtime_ns, len(store.read_progress(self.path.parent))
-        return self.epochs
+RETRIED = ("failed",)  # a non-finite loss is the estimator's doing: running it again changes nothing
+POLL_S = 1.0
 
 
 @dataclass
@@ -68,28 +50,59 @@ class Outcome:
     record: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Options:
+    """How to run: the CLI's flags."""
+
+    executor: str = "local"
+    jobs: int | None = None  # None: 1 on a CPU
+    cells_per_gpu: int = 1
+    address: str | None = None
+    retries: int = 1
+    dry_run: bool = False
+
+
+@dataclass
+class _Plan:
+    cells: list[Cell]
+    done: dict[str, dict[str, Any]]  # run_id -> finished record
+    not_runnable: dict[str, tuple[str, str]]  # run_id -> (status, reason)
+    todo: list[Cell]
+    estimate: Estimate
+
+
 def run_ablation(study_name: str, profile_name: str | None = None, backend_names: tuple[str, ...] | None = None,
-                 device: str = "auto", seeds: tuple[int, ...] | None = None, console: Console | None = None) -> int:
+                 device: str = "auto", seeds: tuple[int, ...] | None = None, console: Console | None = None,
+                 options: Options = Options()) -> int:
     """Run (or complete) a study; write the summary; return the exit status."""
     from bench.report import write_summary
 
     console = console or Console()
     study = load_study(study_name)
-    store.require_writable(store.results_root() / "runs")
+    root = store.results_root() / "runs"
+    store.require_writable(root)
     profiles = load_profiles()
     profile = profiles.pick(profile_name, device)
     cells = expand(study, profile, backend_names, device, seeds)
-    unavailable = {name: backends.unavailable_reason(name) for name in {c.spec.backend for c in cells}}
-    root = store.results_root() / "runs"
-    todo = [c for c in cells if not _is_finished(root / c.run_id) and not unavailable[c.spec.backend]]
-    epochs_done = {c.run_id: len(store.read_progress(root / c.run_id)) for c in todo}
-    plan = estimate(todo, epochs_done, profiles.costs, store.iter_records())
-
+    gpus = gpu_count() if _uses_gpus(cells) else 0
+    plan = _plan(cells, root, profiles)
     console.print(f"[bold]{study.title}[/] ({study.path}), profile [bold]{profile.name}[/]: {profile.about}")
-    console.print(f"{len(cells)} cells: {len(cells) - len(todo)} finished or skipped, {len(todo)} to run")
-    if todo:
-        console.print(plan.describe(todo))
-    outcomes = _run_cells(study, cells, unavailable, plan, root, console)
+    if not plan.todo and plan.not_runnable and not plan.done:
+        reasons = sorted({reason for _, reason in plan.not_runnable.values()})
+        raise Unsupported(f"study {study.name}: none of its {len(cells)} cells can run here ({'; '.join(reasons)}); "
+                          "choose --device or --backends this machine has, or run it where they are")
+    slots = _slots(options, gpus)
+    console.print(f"{len(cells)} cells: {len(plan.done)} done, {len(plan.todo)} to run, "
+                  f"{len(plan.not_runnable)} not runnable here")
+    if options.dry_run:
+        _print_plan(plan, options, slots, gpus, console)
+        return 0
+    if plan.todo:
+        console.print(plan.estimate.describe(plan.todo, slots))
+    started = time.time()
+    outcomes = _run(study, plan, root, options, gpus, console)
+    if plan.todo:
+        _record_session(study, profile.name, options, slots, gpus, plan, outcomes, started)
     _print_table(outcomes, console)
     paths = write_summary()
     console.print(f"summary: {paths[0]}")
@@ -104,116 +117,211 @@ def run_ablation(study_name: str, profile_name: str | None = None, backend_names
     return 1 if failed else Busy.exit_code if busy else 0
 
 
-def _is_finished(run_dir: Path) -> bool:
-    record = store.read_record(run_dir)
-    return record is not None and record["status"] == "finished"
+def _record_session(study: Study, profile: str, options: Options, slots: int, gpus: int, plan: _Plan,
+                    outcomes: list[Outcome], started: float) -> None:
+    """results/sessions/<study>-<profile>-<time>-<host>.json: how long this run of the study took,
+    with which executor and slots, where: the study wall times the summary compares."""
+    ran = [o for o in outcomes if o.cell in plan.todo]
+    name = f"{study.name}-{profile}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{socket.gethostname()}"
+    store.atomic_write_json(store.results_root() / store.SESSIONS / f"{name}.json", {
+        "study": study.name, "profile": profile, "executor": options.executor, "address": options.address,
+        "jobs": options.jobs, "cells_per_gpu": options.cells_per_gpu, "gpus": gpus, "slots": slots,
+        "cells": len(plan.cells), "cells_run": len(ran),
+        "statuses": {status: sum(o.status == status for o in ran) for status in sorted({o.status for o in ran})},
+        "wall_s": time.time() - started, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "environment": describe(),
+    })
 
 
-def _run_cells(study: Study, cells: list[Cell], unavailable: dict[str, str | None], plan: Estimate,
-               root: Path, console: Console) -> list[Outcome]:
-    outcomes = []
-    spent: list[tuple[float, float]] = []  # (estimated, actual) seconds of cells run here
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, auto_refresh=False) as bar:
-        overall = bar.add_task("cells", total=len(cells), info="")
-        current = bar.add_task("", total=1, info="", visible=False)
-        left = plan.total_s  # estimated seconds of the cells not yet started
-        for index, cell in enumerate(cells):
-            run_dir = root / cell.run_id
-            if cell.run_id not in plan.seconds:
-                record = store.read_record(run_dir)
-                if record and record["status"] == "finished":
-                    _repair_membership(study, cell, run_dir)
-                    outcome = Outcome(cell, "finished", "", record)
-                else:
-                    outcome = _claimed(cell, run_dir, partial(_record_unrun, study, cell, run_dir, "skipped",
-                                                              unavailable[cell.spec.backend] or ""))
-            else:
-                started = time.monotonic()
-                left -= plan.seconds[cell.run_id]
-                bar.reset(current, description=cell.name, total=cell.spec.train.epochs, visible=True, info="")
-                watch = _ProgressWatch(run_dir / store.PROGRESS)
-                poll = partial(_show_current, bar, overall, current, cell, watch, started, left, plan, spent)
-                outcome = _claimed(cell, run_dir, partial(_launch, study, cell, run_dir, poll))
-                spent.append((plan.seconds[cell.run_id], time.monotonic() - started))
-                bar.console.print(f"[{index + 1}/{len(cells)}] {cell.name}: {_describe(outcome)} "
-                                  f"({format_duration(spent[-1][1])})")
-            outcomes.append(outcome)
-            bar.update(overall, completed=index + 1)
-            bar.refresh()
-        bar.update(current, visible=False)
-        bar.update(overall, info="")
-    return outcomes
+def _uses_gpus(cells: list[Cell]) -> bool:
+    return any(c.spec.device == "cuda" for c in cells) or (any(c.spec.device == "auto" for c in cells)
+                                                           and cuda_present())
 
 
-def _show_current(bar: Progress, overall: TaskID, current: TaskID, cell: Cell, watch: _ProgressWatch,
-                  started: float, left: float, plan: Estimate, spent: list[tuple[float, float]]) -> None:
-    """Live line of the running cell (epochs from its progress.json) and the study's ETA, the
-    estimate corrected by how far off it was on the cells already run here."""
-    done = watch.epochs_done()
-    epochs = cell.spec.train.epochs
-    ratio = sum(a for _, a in spent) / sum(e for e, _ in spent) if spent else 1.0
-    elapsed = time.monotonic() - started
-    eta = max(ratio * plan.seconds[cell.run_id] - elapsed, 0.0) + ratio * left
-    bar.update(current, completed=done, info=f"epoch {min(done + 1, epochs)}/{epochs}")
-    bar.update(overall, info=f"ETA {format_duration(eta)}")
-    bar.refresh()
+def _slots(options: Options, gpus: int) -> int:
+    return gpus * options.cells_per_gpu if gpus else (options.jobs or 1)
 
 
-def _claimed(cell: Cell, run_dir: Path, work: Callable[[], Outcome]) -> Outcome:
-    """`work` while holding the cell's claim; a cell another process holds is left to it."""
+def _plan(cells: list[Cell], root: Path, profiles: Any) -> _Plan:
+    done, not_runnable, todo = {}, {}, []
+    reasons: dict[tuple[str, str, str], str | None] = {}
+    for cell in cells:
+        record = store.read_record(root / cell.run_id)
+        if record is not None and record["status"] == "finished":
+            done[cell.run_id] = record
+            continue
+        spec = cell.spec
+        key = (spec.backend, spec.device, spec.precision)
+        if key not in reasons:
+            reasons[key] = _not_runnable(cell)
+        if reasons[key]:
+            status, _, reason = reasons[key].partition(": ")
+            not_runnable[cell.run_id] = (status, reason)
+        else:
+            todo.append(cell)
+    epochs_done = {c.run_id: len(store.read_progress(root / c.run_id)) for c in todo}
+    return _Plan(cells, done, not_runnable, todo, estimate(todo, epochs_done, profiles.costs, store.iter_records()))
+
+
+def _not_runnable(cell: Cell) -> str | None:
+    """'skipped: <why>' (backend not installed), 'unsupported: <why>' (device or precision), or None."""
+    reason = backends.unavailable_reason(cell.spec.backend)
+    if reason:
+        return f"skipped: {reason}"
     try:
-        with store.claim(run_dir):
-            return work()
+        backends.check_runnable(cell.spec)
+    except Unsupported as exc:
+        return f"unsupported: {str(exc).split(': ', 1)[-1]}"
+    return None
+
+
+def _print_plan(plan: _Plan, options: Options, slots: int, gpus: int, console: Console) -> None:
+    table = Table(title="plan (--dry-run: nothing was run)", title_justify="left")
+    for column in ("cell", "state", "estimate"):
+        table.add_column(column)
+    for cell in plan.cells:
+        if cell.run_id in plan.done:
+            state, est = "[green]done[/]", ""
+        elif cell.run_id in plan.not_runnable:
+            status, reason = plan.not_runnable[cell.run_id]
+            state, est = f"[yellow]{status}[/]: {reason}", ""
+        else:
+            state, est = "to run", format_duration(plan.estimate.seconds[cell.run_id])
+        table.add_row(cell.name, state, est)
+    console.print(table)
+    where = (f"{gpus} GPU(s) x {options.cells_per_gpu} cell(s) each" if gpus else f"{slots} cell(s) at once")
+    console.print(f"executor {options.executor}{' at ' + options.address if options.address else ''}, {where}: "
+                  + (plan.estimate.describe(plan.todo, slots) if plan.todo else "nothing to run"))
+
+
+def _job(study: Study, cell: Cell) -> CellJob:
+    membership = {"study": cell.study, "profile": cell.profile, "study_title": study.title,
+                  "study_question": study.question}
+    return CellJob(str(store.results_root() / "runs" / cell.run_id), cell.spec.to_dict(), membership,
+                   str(store.results_root()))
+
+
+def _run(study: Study, plan: _Plan, root: Path, options: Options, gpus: int, console: Console) -> list[Outcome]:
+    outcomes: dict[str, Outcome] = {cid: Outcome(c, "finished", "", plan.done[cid])
+                                    for c in plan.cells if (cid := c.run_id) in plan.done}
+    for cell in plan.cells:
+        if cell.run_id in plan.not_runnable:
+            status, reason = plan.not_runnable[cell.run_id]
+            outcomes[cell.run_id] = _record_not_runnable(_job(study, cell), cell, status, reason)
+    for cell in plan.cells:
+        if cell.run_id in plan.done:
+            _repair_membership(_job(study, cell))
+    if plan.todo:
+        executor = make_executor(options.executor, jobs=options.jobs or 1, gpus=gpus,
+                                 cells_per_gpu=options.cells_per_gpu, address=options.address,
+                                 worker_retries=options.retries)
+        try:
+            outcomes.update(_dispatch(study, plan, root, executor, options.retries, console))
+        finally:
+            executor.close()
+    return [outcomes[c.run_id] for c in plan.cells]
+
+
+def _record_not_runnable(job: CellJob, cell: Cell, status: str, reason: str) -> Outcome:
+    try:
+        with store.claim(Path(job.run_dir)):
+            done = record_unrun(job, status, reason)
     except Busy as exc:
-        return Outcome(cell, BUSY, str(exc).split(": ", 1)[1].split(";")[0], None)
+        return Outcome(cell, BUSY, str(exc), None)
+    return Outcome(cell, done.status, done.reason, done.record)
 
 
-def _launch(study: Study, cell: Cell, run_dir: Path, poll: Callable[[], None]) -> Outcome:
-    """Run one cell in a child process (this process holds its claim) and return what it left,
-    writing its record if it could not."""
-    record = store.read_record(run_dir)
-    if record is not None and record["status"] == "finished":  # finished by another runner meanwhile
-        return Outcome(cell, "finished", "", record)
-    _join_study(study, cell, run_dir)
-    spec_file = run_dir / store.SPEC
-    store.atomic_write_json(spec_file, cell.spec.to_dict())
-    end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
-                    log=run_dir / store.LOG, poll=poll, env={store.CLAIM_ENV: str(os.getpid())})
-    record = store.read_record(run_dir)
-    if record is not None:
-        return Outcome(cell, record["status"], record["reason"], record)
-    if end.returncode == Unsupported.exit_code:  # refused before any work; `fdabnn train` said why
-        return _record_unrun(study, cell, run_dir, "unsupported", end.last_line.removeprefix("error: "))
-    return _record_unrun(study, cell, run_dir, "failed", end.reason())
-
-
-def _repair_membership(study: Study, cell: Cell, run_dir: Path) -> None:
+def _repair_membership(job: CellJob) -> None:
     """A finished cell whose study.json is torn or gone would drop out of its study's tables."""
+    run_dir = Path(job.run_dir)
     try:
         if store.read_membership(run_dir):
             return
     except store.TornRecord:
         pass
-    _join_study(study, cell, run_dir)
+    store.atomic_write_json(run_dir / store.STUDY, job.membership)
 
 
-def _join_study(study: Study, cell: Cell, run_dir: Path) -> None:
-    """study.json: the study and profile the run belongs to; iter_records joins it to the record."""
-    store.atomic_write_json(run_dir / store.STUDY, {"study": cell.study, "profile": cell.profile,
-                                                    "study_title": study.title, "study_question": study.question})
+class _Board:
+    """The live picture: one line for the study (done, failed, running, ETA), one per running cell
+    (where it runs, which epoch, from its claim and its progress.json)."""
+
+    def __init__(self, bar: Progress, plan: _Plan, slots: int):
+        self.bar, self.plan, self.slots = bar, plan, slots
+        self.total = len(plan.todo)
+        self.study = bar.add_task("", total=None)
+        self.lines: dict[str, TaskID] = {}
+        self.started: dict[str, float] = {}
+        self.spent: list[tuple[float, float]] = []  # (estimated, actual) of the cells finished here
+        self.done = self.failed = 0
+
+    def start(self, cell: Cell) -> None:
+        self.started.setdefault(cell.run_id, time.monotonic())
+        self.lines.setdefault(cell.run_id, self.bar.add_task("", total=None))
+
+    def finish(self, cell: Cell, outcome: Outcome) -> None:
+        self.spent.append((self.plan.estimate.seconds[cell.run_id], time.monotonic() - self.started[cell.run_id]))
+        self.bar.remove_task(self.lines.pop(cell.run_id))
+        self.done += outcome.status in ACCEPTABLE
+        self.failed += outcome.status not in ACCEPTABLE
+
+    def show(self, root: Path, waiting: list[Cell]) -> None:
+        # seconds still to go, from the estimates scaled by how far off they were on finished cells
+        ratio = sum(a for _, a in self.spent) / sum(e for e, _ in self.spent) if self.spent else 1.0
+        left = sum(ratio * self.plan.estimate.seconds[c.run_id] for c in waiting)
+        for run_id, task in self.lines.items():
+            cell = next(c for c in self.plan.todo if c.run_id == run_id)
+            left += max(ratio * self.plan.estimate.seconds[run_id] - (time.monotonic() - self.started[run_id]), 0.0)
+            info = store.holder_info(root / run_id)
+            place = f"{info.get('host', '?')} {info.get('where', '')}".strip() if info else "starting"
+            epochs, epoch = cell.spec.train.epochs, len(store.read_progress(root / run_id)) + 1
+            self.bar.update(task, description=f"  {cell.name} [{place}] epoch {min(epoch, epochs)}/{epochs}")
+        eta = left / max(1, min(self.slots, len(self.lines) + len(waiting)))
+        self.bar.update(self.study, description=f"cells {self.done + self.failed}/{self.total}: {self.done} done, "
+                                                f"{self.failed} failed, {len(self.lines)} running | "
+                                                f"study ETA {format_duration(eta)}")
+        self.bar.refresh()
 
 
-def _record_unrun(study: Study, cell: Cell, run_dir: Path, status: str, reason: str) -> Outcome:
-    """The record of a cell that has none of its own (skipped, unsupported, or its process died),
-    written under the cell's claim. Epochs it finished before dying are taken from its progress.json."""
-    _join_study(study, cell, run_dir)
-    history = store.read_progress(run_dir)
-    environment = describe() | {"device": cell.spec.device}
-    record = store.run_record(cell.spec, run_dir, environment, history, sum(h["wall_s"] for h in history),
-                              status, reason, None)
-    store.atomic_write_json(run_dir / store.RECORD, record)
-    return Outcome(cell, status, reason, record)
+def _dispatch(study: Study, plan: _Plan, root: Path, executor: Executor, retries: int,
+              console: Console) -> dict[str, Outcome]:
+    """Every cell to run through `executor`, at most executor.slots at once, retrying failed ones."""
+    outcomes: dict[str, Outcome] = {}
+    waiting = list(plan.todo)
+    attempts: dict[str, int] = {}
+    running: dict[Future[Attempt], Cell] = {}
+    console.print(f"executor {executor.where}")
+    with Progress(TextColumn("{task.description}"), console=console, auto_refresh=False) as bar:
+        board = _Board(bar, plan, executor.slots)
+        while waiting or running:
+            while waiting and len(running) < executor.slots:
+                cell = waiting.pop(0)
+                attempts[cell.run_id] = attempts.get(cell.run_id, 0) + 1
+                running[executor.submit(_job(study, cell))] = cell
+                board.start(cell)
+            finished, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
+            for future in finished:
+                cell = running.pop(future)
+                outcome = _outcome(cell, future)
+                if outcome.status in RETRIED and attempts[cell.run_id] <= retries:
+                    bar.console.print(f"{cell.name}: [yellow]{outcome.status}[/] ({outcome.reason}); attempt "
+                                      f"{attempts[cell.run_id] + 1} of {retries + 1}")
+                    waiting.insert(0, cell)
+                    continue
+                board.finish(cell, outcome)
+                outcomes[cell.run_id] = outcome
+                bar.console.print(f"[{len(outcomes)}/{len(plan.todo)}] {cell.name}: {_describe(outcome)} "
+                                  f"({format_duration(board.spent[-1][1])})")
+            board.show(root, waiting)
+    return outcomes
+
+
+def _outcome(cell: Cell, future: Future[Attempt]) -> Outcome:
+    try:
+        done = future.result()
+    except Exception as exc:  # the executor lost the attempt (e.g. a Ray worker or node died past its retries)
+        return Outcome(cell, "failed", f"attempt lost: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", None)
+    return Outcome(cell, done.status, done.reason, done.record)
 
 
 def _describe(outcome: Outcome) -> str:

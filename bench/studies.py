@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -115,15 +116,24 @@ def _nones(value: Any) -> Any:
     return None if isinstance(value, str) and value.lower() == "none" else value
 
 
-def cuda_present() -> bool:
-    """Framework-neutral: an NVIDIA driver that lists a GPU."""
+def gpu_count() -> int:
+    """Framework-neutral: the GPUs an NVIDIA driver lists (0 without one), as CUDA_VISIBLE_DEVICES
+    narrows them."""
     if shutil.which("nvidia-smi") is None:
-        return False
+        return 0
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
-        return False
-    return out.returncode == 0 and "GPU" in out.stdout
+        return 0
+    listed = sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return min(listed, len([v for v in visible.split(",") if v.strip()]))
+    return listed
+
+
+def cuda_present() -> bool:
+    return gpu_count() > 0
 
 
 def study_path(name_or_path: str) -> Path:

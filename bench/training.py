@@ -31,6 +31,7 @@ from bench.spec import Spec
 # allocator growth and autotuning happen there.
 WARMUP_STEPS = 3
 ERROR_LOG = "error.log"
+PEER_CHECK_STEPS = 20  # how often a training looks for others on its host (a glob and a few flocks)
 
 
 class NonFiniteLoss(Exception):
@@ -155,7 +156,8 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
                                                   "subset": data.subset}
     store.atomic_write_json(run_dir / store.ENVIRONMENT, environment)
     try:
-        _train_epochs(run, start_epoch, spe, console)
+        with store.registered(store.results_root(), backend.device) as key:
+            _train_epochs(run, start_epoch, spe, console, key)
     except NonFiniteLoss as exc:
         return _finish(run, environment, "nonfinite", str(exc))
     except KeyboardInterrupt:
@@ -169,8 +171,11 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
     return _finish(run, environment, "finished", "")
 
 
-def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> None:
+def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, device_key: str) -> None:
+    """The epochs from `start_epoch` on; every PEER_CHECK_STEPS steps it looks which other trainings
+    share this host and device (bench/store/activity.py), and each epoch records the most it saw."""
     spec, backend = run.spec, run.backend
+    results = store.results_root()
     sched = Schedules(spec, spe)
     sync_each_step = backend.device == "cpu"  # fetching stats is free on CPU; on GPU it would stall
     fault = injected_fault(spec.label())
@@ -184,13 +189,16 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
             n = sched.n(epoch)
             backend.set_n(n)
             n_text = f" n={n}" if uses_n else ""
-            stats, clock = StepStats(), backend.clock()
+            stats, clock, sharing = StepStats(), backend.clock(), store.Sharing()
+            sharing.see(*store.peers(results, device_key))
             epoch_start = time.perf_counter()
             clock.mark()
             for step, (indices, aug) in enumerate(plan_epoch(len(run.data.train_y), spec.train.batch_size,
                                                              spec.train.seed, epoch, spec.data.augment,
                                                              spec.train.max_steps_per_epoch)):
                 global_step = epoch * spe + step
+                if step % PEER_CHECK_STEPS == 0:
+                    sharing.see(*store.peers(results, device_key))
                 backend.train_step(batch_plan(indices, aug), sched.lr(global_step), sched.alpha(global_step))
                 clock.mark()
                 if fault:
@@ -204,6 +212,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
                     bar.update(task, advance=1, where=where)
             stats.add(backend.pop_stats())
             _check_finite(stats, epoch, spe - 1)
+            sharing.see(*store.peers(results, device_key))
             step_ms = clock.intervals_ms()
             warmup = min(warmup_left, len(step_ms))
             warmup_left -= warmup
@@ -216,6 +225,8 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console) -> No
                 "lr_first": sched.lr(epoch * spe), "lr_last": sched.lr(epoch * spe + spe - 1),
                 "train_loss": stats.loss, "train_acc": stats.accuracy, **metrics,
                 "step_ms": step_ms, "warmup_steps": warmup, "wall_s": epoch_wall,
+                "peers": {"host": sharing.host_peers, "device": sharing.device_peers},
+                "shared": sharing.shared(backend.device),
             })
             backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
             store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)

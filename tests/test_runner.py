@@ -11,43 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from study_cli import CELL_TIMEOUT_S, NEEDS_DATA_AND_TORCH, ablate, launches, study
 
 import backends
 from bench import store
 from bench.environment import REPO
 from bench.runner import run_ablation
 
-pytestmark = [
-    pytest.mark.skipif(not os.environ.get("CIFAR10_ROOT"),
-                       reason="CIFAR10_ROOT is not set: point it at a CIFAR-10 copy (make test does)"),
-    pytest.mark.skipif(backends.unavailable_reason("torch") is not None,
-                       reason=f"the torch backend is unavailable: {backends.unavailable_reason('torch')}"),
-]
-
-CELL_TIMEOUT_S = 180  # a smoke cell takes ~10 s on the 2-core dev machine; generous for a loaded one
-
-
-def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]') -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{grid}')
-    return path
-
-
-def ablate(path: Path, results: Path, *extra: str, fault: str = "", wait: bool = True):
-    env = {**os.environ, "FDABNN_RESULTS": str(results), "FDABNN_FAULT": fault}
-    command = [sys.executable, "-m", "bench.cli", "ablate", str(path), "--profile", "smoke", "--device", "cpu", *extra]
-    if not wait:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=10 * CELL_TIMEOUT_S)
+pytestmark = NEEDS_DATA_AND_TORCH
 
 
 def records(results: Path) -> dict[str, dict]:
     """Run directory name -> its record (or None) for every run directory."""
     return {d.name: store.read_record(d) for d in sorted((results / "runs").iterdir())}
-
-
-def launches(run_dir: Path) -> int:
-    return (run_dir / store.LOG).read_text().count("\n=== ")
 
 
 def children(pid: int) -> list[int]:
@@ -129,13 +105,16 @@ def test_torn_record_is_detected_and_its_cell_rerun(tmp_path):
 
 
 def test_unsupported_and_skipped_cells_do_not_fail_the_study(tmp_path, monkeypatch):
-    path = study(tmp_path, '[[grid]]\nprecision = ["fp16"]\n', 'backends = ["torch", "mindspore"]')
+    path = study(tmp_path, '[[grid]]\nprecision = ["fp32", "fp16"]\n', 'backends = ["torch", "mindspore"]')
     monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
     real = backends.unavailable_reason
     monkeypatch.setattr(backends, "unavailable_reason",
                         lambda name: "mindspore is not installed (test)" if name == "mindspore" else real(name))
     assert run_ablation(str(path), "smoke", None, "cpu") == 0
-    by_backend = {r["spec"]["backend"]: r for r in store.iter_records()}
+    records = store.iter_records()
+    assert {(r["spec"]["precision"], r["status"]) for r in records if r["spec"]["backend"] == "torch"} == {
+        ("fp32", "finished"), ("fp16", "unsupported")}
+    by_backend = {r["spec"]["backend"]: r for r in records if r["spec"]["precision"] == "fp16"}
     assert by_backend["torch"]["status"] == "unsupported"
     assert "fp16" in by_backend["torch"]["reason"] and not by_backend["torch"]["reason"].startswith("error")
     assert by_backend["mindspore"]["status"] == "skipped"

@@ -34,6 +34,9 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         row["runs"] = len(done)
         counts = group["status"].value_counts()
         row["status"] = ", ".join(f"{count} {status}" for status, count in counts.items())
+        shared = int(done["shared"].sum())
+        if shared:
+            row["status"] += f" ({shared} timed while sharing the device: step time left out)"
         for metric in METRICS:
             values = pd.to_numeric(done[metric], errors="coerce").dropna()
             row[f"{metric}_mean"] = values.mean() if len(values) else math.nan

@@ -42,7 +42,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str
 COLUMNS = [
     "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "key", "spec",
     "seed", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise", "epochs", "batch_size", "n_test",
-    "top1", "top5", "val_loss", "step_ms", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
+    "top1", "top5", "val_loss", "step_ms", "shared", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
     "python", "frameworks", "git_commit", "data_path", "data_format", "data_checksum", "data_lossy",
 ]
 
@@ -53,6 +53,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     final = record.get("final") or {}
     data = env.get("data") or {}
     device = env.get("device", spec.device)
+    timing = record.get("timing") or {}
+    # a step time measured while another training shared the device is never compared with the others
+    shared = bool(timing.get("shared", False))
     _, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
     return {
         "study": record.get("study"), "profile": record.get("profile"), "study_title": record.get("study_title"),
@@ -63,7 +66,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled, "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size, "n_test": n_test,
         "top1": _pct(final.get("Top1-Acc")), "top5": _pct(final.get("Top5-Acc")),
-        "val_loss": final.get("Validation-Loss"), "step_ms": (record.get("timing") or {}).get("median_ms"),
+        "val_loss": final.get("Validation-Loss"), "step_ms": None if shared else timing.get("median_ms"),
+        "shared": shared,
         "wall_s": record.get("wall_s"), "finished_at": record.get("finished_at"),
         "cpu_model": env.get("cpu_model"), "cpu_count": env.get("cpu_count"),
         "gpu": env.get("device_name") if device == "cuda" else None, "os": env.get("os"),

@@ -22,6 +22,7 @@ from bench.report.micro import micro_section
 from bench.report.plots import plot_study
 from bench.report.reading import reading
 from bench.report.references import references_section
+from bench.report.sessions import sessions_section
 
 SUMMARY = "summary.md"
 CSV_COLUMNS = ["study", "profile", "label", "backend", "device", "precision", "estimator", "clip", "n", "n_end",
@@ -47,7 +48,7 @@ def write_summary(root: Path | None = None) -> list[Path]:
         plots = plot_study(cells, str(study), root)
         written += [csv, *plots]
         sections.append(_study_section(str(study), cells, frame, csv, plots, root))
-    parts = [_header(frame, stale, unreadable), *sections, _standalone_section(frame),
+    parts = [_header(frame, stale, unreadable), *sections, _standalone_section(frame), sessions_section(root),
              step_time_section(benchmark_frame(root)), micro_section(root), references_section()]
     summary = root / SUMMARY
     store.atomic_write_bytes(summary, "\n".join(p for p in parts if p).encode())

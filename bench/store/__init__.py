@@ -27,7 +27,8 @@ from typing import Any
 from bench.environment import REPO
 # the store's whole vocabulary under one name: store.atomic_write_json, store.run_record, ...
 from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401
-from bench.store.claim import CLAIM_ENV, Busy, claim, holder  # noqa: F401
+from bench.store.activity import Sharing, peers, registered  # noqa: F401
+from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.record import STATUSES, record_problem, run_record, timing_of  # noqa: F401
 from bench.errors import UserError
 
@@ -39,6 +40,7 @@ PROGRESS = "progress.json"
 CHECKPOINT_STEM = "checkpoint"
 STUDY = "study.json"
 LOG = "train.log"
+SESSIONS = "sessions"  # <results>/sessions/*.json: one per `fdabnn ablate` that ran cells (bench/runner.py)
 
 
 def results_root() -> Path:

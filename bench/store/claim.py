@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.errors import UserError
 
@@ -31,8 +32,9 @@ class Busy(UserError):
 
 
 @contextmanager
-def claim(run_dir: Path) -> Iterator[None]:
-    """Hold run_dir's claim for the block; Busy at once if another process holds it."""
+def claim(run_dir: Path, where: str = "") -> Iterator[None]:
+    """Hold run_dir's claim for the block; Busy at once if another process holds it. `where` (a
+    device slot such as "gpu 0") is shown to others with the holder."""
     if os.environ.get(CLAIM_ENV) == str(os.getppid()):
         yield  # the parent (an ablation runner) claimed the directory for this process
         return
@@ -45,7 +47,7 @@ def claim(run_dir: Path) -> Iterator[None]:
             raise Busy(f"run directory {run_dir}: in use by {_describe(run_dir)}; wait for it to finish (or stop "
                        "it), then run the same command again") from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "where": where,
                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
         yield
     finally:
@@ -54,16 +56,27 @@ def claim(run_dir: Path) -> Iterator[None]:
 
 def holder(run_dir: Path) -> str | None:
     """Who holds run_dir's claim now ('pid 123 on host h since ...'), None when nobody does."""
-    if not (run_dir / CLAIM).exists():
+    return _describe(run_dir) if holder_info(run_dir) is not None else None
+
+
+def holder_info(run_dir: Path) -> dict[str, Any] | None:
+    """The claim's {pid, host, where, since} while somebody holds it, else None."""
+    try:
+        fd = os.open(run_dir / CLAIM, os.O_RDONLY)
+    except FileNotFoundError:
         return None
-    fd = os.open(run_dir / CLAIM, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
     except BlockingIOError:
-        return _describe(run_dir)
+        pass
     finally:
         os.close(fd)
-    return None
+    try:
+        info = json.loads((run_dir / CLAIM).read_text())
+    except (OSError, ValueError):
+        info = None
+    return info if isinstance(info, dict) else {}
 
 
 def _describe(run_dir: Path) -> str:

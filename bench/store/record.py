@@ -21,6 +21,8 @@ def timing_of(history: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
         measured.extend(times[warm:])
     summary = summarize(measured, 0, batch_size)
     summary["first_step_ms"] = first[0] if first else None
+    # measured while another training used the same GPU, or the same host's CPU cores: not comparable
+    summary["shared"] = any(epoch.get("shared", False) for epoch in history)
     return summary
 
 

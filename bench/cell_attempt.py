@@ -1,0 +1,93 @@
+"""One attempt at one cell of a study, wherever it runs: a thread of the local executor or a Ray task
+on any node (so everything it needs travels in a picklable `CellJob`, and it reports a picklable
+`Attempt`).
+
+Under the cell's claim (bench/store/claim.py) it writes the cell's study.json and resolved
+spec.json, runs `python -m bench.cli train --run-dir DIR --spec DIR/spec.json` in a child process
+(bench/launcher.py; output to DIR/train.log) and returns what the child recorded; a child that died
+without a record gets one written here, in the schema of bench/store/record.py. A finished cell is
+never run again, and a cell another process holds is left to it (status "busy", nothing written):
+whatever executes, retries or duplicates attempts, a cell is trained by one process at a time and
+ends with exactly one intact record.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import store
+from bench.environment import describe
+from bench.errors import Unsupported
+from bench.launcher import run_child
+from bench.spec import build_spec
+
+BUSY = "busy"  # another process holds the cell: left to it, no record written
+
+
+@dataclass(frozen=True)
+class CellJob:
+    run_dir: str
+    spec: dict[str, Any]  # the resolved spec
+    membership: dict[str, Any]  # study.json: study, profile, study_title, study_question
+    results: str  # the results store (the child's FDABNN_RESULTS: where it registers as active)
+    env: dict[str, str] = field(default_factory=dict)  # for the child, e.g. CUDA_VISIBLE_DEVICES
+    where: str = "cpu"  # the device slot, for progress ("cpu", "gpu 0", ...)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status: str
+    reason: str
+    record: dict[str, Any] | None
+    host: str
+
+
+def attempt(job: CellJob, poll: Callable[[], None] | None = None) -> Attempt:
+    run_dir = Path(job.run_dir)
+    try:
+        with store.claim(run_dir, where=job.where):
+            return _attempt_claimed(job, run_dir, poll)
+    except store.Busy as exc:
+        return Attempt(BUSY, str(exc).split(": ", 1)[1].split(";")[0], None, socket.gethostname())
+
+
+def _attempt_claimed(job: CellJob, run_dir: Path, poll: Callable[[], None] | None) -> Attempt:
+    record = store.read_record(run_dir)
+    if record is not None and record["status"] == "finished":  # finished by another runner meanwhile
+        return Attempt("finished", "", record, socket.gethostname())
+    join_study(job, run_dir)
+    spec_file = run_dir / store.SPEC
+    store.atomic_write_json(spec_file, job.spec)
+    env = {**job.env, store.CLAIM_ENV: str(os.getpid()), "FDABNN_RESULTS": job.results}
+    end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
+                    log=run_dir / store.LOG, poll=poll, env=env)
+    record = store.read_record(run_dir)
+    if record is not None:
+        return Attempt(record["status"], record["reason"], record, socket.gethostname())
+    if end.returncode == Unsupported.exit_code:  # refused before any work; `fdabnn train` said why
+        return record_unrun(job, "unsupported", end.last_line.removeprefix("error: "))
+    return record_unrun(job, "failed", end.reason())
+
+
+def join_study(job: CellJob, run_dir: Path) -> None:
+    """study.json: the study and profile the run belongs to; the store joins it to the record."""
+    store.atomic_write_json(run_dir / store.STUDY, job.membership)
+
+
+def record_unrun(job: CellJob, status: str, reason: str) -> Attempt:
+    """The record of a cell that has none of its own (skipped, unsupported, or its process died),
+    written by the holder of the cell's claim. Epochs it finished before dying are taken from its
+    progress.json."""
+    run_dir = Path(job.run_dir)
+    join_study(job, run_dir)
+    spec = build_spec(job.spec)
+    history = store.read_progress(run_dir)
+    environment = describe() | {"device": spec.device}
+    record = store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
+                              reason, None)
+    store.atomic_write_json(run_dir / store.RECORD, record)
+    return Attempt(status, reason, record, socket.gethostname())
