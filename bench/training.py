@@ -118,26 +118,27 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     backends.check_runnable(spec)
     run_dir = Path(run_dir) if run_dir else default_run_dir(spec)
     store.require_writable(run_dir.parent)
-    if _finished(spec, run_dir, console):
-        return store.read_record(run_dir)
+    if (finished := _finished(spec, run_dir, console)) is not None:
+        return finished
     # the data before the run directory: a data problem leaves no directory behind
     data = data if data is not None else load_for_spec(spec)
     with store.claim(run_dir):
         return _train_claimed(spec, run_dir, data, console)
 
 
-def _finished(spec: Spec, run_dir: Path, console: Console) -> bool:
+def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | None:
+    """The run directory's finished record of this spec, if it has one."""
     record = store.read_record(run_dir)
     if record is not None and record["status"] == "finished" and record["spec"] == spec.to_dict():
         console.print(f"[green]already finished[/]: {run_dir}")
-        return True
-    return False
+        return record
+    return None
 
 
 def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Console) -> dict[str, Any]:
     _own_run_dir(spec, run_dir)
-    if _finished(spec, run_dir, console):  # by another process while this one loaded the data
-        return store.read_record(run_dir)
+    if (finished := _finished(spec, run_dir, console)) is not None:  # by another process meanwhile
+        return finished
     # an earlier attempt's record (failed, nonfinite, torn): this attempt writes its own
     (run_dir / store.RECORD).unlink(missing_ok=True)
     console.print(f"run directory: {run_dir}", soft_wrap=True, highlight=False)  # a path stays one line
