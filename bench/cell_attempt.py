@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,16 +45,16 @@ class Attempt:
     host: str
 
 
-def attempt(job: CellJob, poll: Callable[[], None] | None = None) -> Attempt:
+def attempt(job: CellJob) -> Attempt:
     run_dir = Path(job.run_dir)
     try:
         with store.claim(run_dir, where=job.where):
-            return _attempt_claimed(job, run_dir, poll)
+            return _attempt_claimed(job, run_dir)
     except store.Busy as exc:
-        return Attempt(BUSY, str(exc).split(": ", 1)[1].split(";")[0], None, socket.gethostname())
+        return Attempt(BUSY, f"in use by {exc.holder}", None, socket.gethostname())
 
 
-def _attempt_claimed(job: CellJob, run_dir: Path, poll: Callable[[], None] | None) -> Attempt:
+def _attempt_claimed(job: CellJob, run_dir: Path) -> Attempt:
     record = store.read_record(run_dir)
     if record is not None and record["status"] == "finished":  # finished by another runner meanwhile
         return Attempt("finished", "", record, socket.gethostname())
@@ -64,7 +63,7 @@ def _attempt_claimed(job: CellJob, run_dir: Path, poll: Callable[[], None] | Non
     store.atomic_write_json(spec_file, job.spec)
     env = {**job.env, store.CLAIM_ENV: str(os.getpid()), "FDABNN_RESULTS": job.results}
     end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
-                    log=run_dir / store.LOG, poll=poll, env=env)
+                    log=run_dir / store.LOG, env=env)
     record = store.read_record(run_dir)
     if record is not None:
         return Attempt(record["status"], record["reason"], record, socket.gethostname())

@@ -227,7 +227,7 @@ def _record_not_runnable(job: CellJob, cell: Cell, status: str, reason: str) -> 
         with store.claim(Path(job.run_dir)):
             done = record_unrun(job, status, reason)
     except Busy as exc:
-        return Outcome(cell, BUSY, str(exc), None)
+        return Outcome(cell, BUSY, f"in use by {exc.holder}", None)
     return Outcome(cell, done.status, done.reason, done.record)
 
 

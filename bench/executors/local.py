@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from bench.cell_attempt import Attempt, CellJob, attempt
 
@@ -34,7 +35,7 @@ class LocalExecutor:
     def _run(self, job: CellJob) -> Attempt:
         where, env = self._free.get()
         try:
-            return attempt(CellJob(job.run_dir, job.spec, job.membership, job.results, {**job.env, **env}, where))
+            return attempt(replace(job, env={**job.env, **env}, where=where))
         finally:
             self._free.put((where, env))
 

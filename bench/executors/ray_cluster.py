@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
+from dataclasses import replace
 
 from bench.cell_attempt import Attempt, CellJob, attempt
 from bench.errors import UserError
@@ -23,7 +24,7 @@ from bench.errors import UserError
 def _attempt_on_node(job: CellJob) -> Attempt:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # set by Ray for a task with num_gpus
     where = f"gpu {gpus}" if gpus and job.where != "cpu" else "cpu"
-    return attempt(CellJob(job.run_dir, job.spec, job.membership, job.results, job.env, where))
+    return attempt(replace(job, where=where))
 
 
 class RayExecutor:
@@ -60,7 +61,7 @@ class RayExecutor:
 
     def submit(self, job: CellJob) -> Future[Attempt]:
         where = "gpu" if self._gpu_share else "cpu"
-        return self._task.remote(CellJob(job.run_dir, job.spec, job.membership, job.results, job.env, where)).future()
+        return self._task.remote(replace(job, where=where)).future()
 
     def close(self) -> None:
         self._ray.shutdown()

@@ -30,6 +30,11 @@ class Busy(UserError):
 
     exit_code = 4
 
+    def __init__(self, run_dir: Path, holder: str):
+        super().__init__(f"run directory {run_dir}: in use by {holder}; wait for it to finish (or stop it), then "
+                         "run the same command again")
+        self.holder = holder
+
 
 @contextmanager
 def claim(run_dir: Path, where: str = "") -> Iterator[None]:
@@ -44,8 +49,7 @@ def claim(run_dir: Path, where: str = "") -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Busy(f"run directory {run_dir}: in use by {_describe(run_dir)}; wait for it to finish (or stop "
-                       "it), then run the same command again") from None
+            raise Busy(run_dir, _describe(run_dir)) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "where": where,
                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
