@@ -29,7 +29,7 @@ from rich.table import Table
 
 import backends
 from bench import store
-from bench.cell_attempt import BUSY, Attempt, CellJob, record_unrun
+from bench.cell_attempt import BUSY, Attempt, CellJob, join_study, record_unrun
 from bench.environment import describe
 from bench.errors import Unsupported
 from bench.estimate import Estimate, estimate, format_duration
@@ -239,7 +239,7 @@ def _repair_membership(job: CellJob) -> None:
             return
     except store.TornRecord:
         pass
-    store.atomic_write_json(run_dir / store.STUDY, job.membership)
+    join_study(job, run_dir)
 
 
 class _Board:
