@@ -74,17 +74,21 @@ def _set_once(key: str, value: Any, setter: Any) -> None:
     _PROCESS_SETTINGS[key] = value
 
 
-def set_cpu_threads(threads: int | None = None) -> None:
-    """The CPU kernels' thread count, once per process (None: half the cores, or whatever this
-    process set already).
+def set_cpu_threads(threads: int | None = None, deterministic: bool = False) -> None:
+    """The CPU kernels' thread count, once per process (None: one thread when `deterministic`, else
+    half the cores; or whatever this process set already).
 
     MindSpore's CPU kernels default to 25 threads whatever the machine, and its actor runtime adds
     threads of its own and runs independent kernels side by side: on 2 cores (batch 128, STE) 25
     kernel threads gave 2.5 s a step, one per core 2.0-2.1 s and one per two cores 1.6-1.7 s,
-    alternated in one session."""
+    alternated in one session. With more than one kernel thread the same spec and seed do not
+    repeat, ms.set_deterministic(True) notwithstanding (2.10, CPU; measured: FDA n=9, 1,000 images,
+    one epoch at 2 threads gave top-1 15.2% and 13.9% in two runs; at one thread every run is
+    bit-identical), so a deterministic run gets one."""
     if threads is None and "threads" in _PROCESS_SETTINGS:
         return
-    _set_once("threads", threads or max(1, (os.cpu_count() or 2) // 2), ms.device_context.cpu.op_tuning.threads_num)
+    default = 1 if deterministic else max(1, (os.cpu_count() or 2) // 2)
+    _set_once("threads", threads or default, ms.device_context.cpu.op_tuning.threads_num)
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +126,11 @@ class MindSporeBackend(Backend):
             reason = gpu_unavailable_reason()
             if reason:
                 return f"MindSpore GPU unavailable: {reason}"
+        runtime = spec.runtime
+        if runtime.deterministic and (runtime.threads or 1) > 1 and resolve_device(
+                spec.device, gpu_unavailable_reason() is None) == "cpu":
+            return (f"runtime.threads={runtime.threads} with runtime.deterministic=true: MindSpore's CPU kernels do not "
+                    "repeat with more than one thread; use runtime.threads=1, or runtime.deterministic=false")
         if spec.precision == "bf16" and resolve_device(spec.device, gpu_unavailable_reason() is None) == "cpu":
             return ("bf16 on CPU: MindSpore 2.10's CPU kernels reject bfloat16 (PReLU and BatchNorm raise, "
                     "Conv2D has no bf16 CPU kernel); use precision=fp32 or fp16 here, or bf16 on a GPU")
@@ -154,7 +163,7 @@ class MindSporeBackend(Backend):
         ms.set_context(mode=ms.PYNATIVE_MODE if runtime.mode == "pynative" else ms.GRAPH_MODE)
         _set_once("deterministic", runtime.deterministic, ms.set_deterministic)
         if self.device == "cpu":
-            set_cpu_threads(runtime.threads)
+            set_cpu_threads(runtime.threads, runtime.deterministic)
 
     def build(self) -> None:
         spec = self.spec

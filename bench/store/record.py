@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import METRIC_KEYS
+from bench.metrics import METRIC_KEYS, TOP1
 from bench.spec import Spec
 from bench.timing import summarize
 
@@ -26,12 +26,22 @@ def timing_of(history: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
     return summary
 
 
+def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The epoch of highest validation top-1 (the first of ties) and its metrics: what most papers
+    report; the final epoch's stays the headline."""
+    if not history:
+        return {}
+    best = max(history, key=lambda epoch: (epoch[TOP1], -epoch["epoch"]))
+    return {"epoch": best["epoch"], **{k: best[k] for k in METRIC_KEYS}}
+
+
 def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: list[dict[str, Any]],
                wall_s: float, status: str, reason: str, peak_memory_bytes: int | None) -> dict[str, Any]:
     final = {k: history[-1][k] for k in METRIC_KEYS} if history else {}
     return {
         "status": status, "reason": reason, "run_id": run_dir.name, "label": spec.label(),
         "spec": spec.to_dict(), "environment": environment, "final": final,
+        "best": best_epoch(history),
         "timing": timing_of(history, spec.train.batch_size),
         "peak_memory_bytes": peak_memory_bytes,
         "epochs_done": len(history), "wall_s": wall_s, "history": history,
