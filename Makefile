@@ -16,7 +16,7 @@ endif
 TORCH_INDEX ?=
 
 # Studies are the files under ablations/ (profiles.toml holds the training budgets): adding a study
-# file adds its make target. PROFILE= smoke|quick|paper (default: paper with a GPU, else quick),
+# file adds its make target. PROFILE= smoke|quick|cpu|gpu|paper (default: paper with a GPU, else quick),
 # BACKENDS= e.g. torch, DEVICE= cpu|cuda|auto, SEEDS= e.g. 0,1,2 replace the profile's seeds.
 STUDIES := $(filter-out profiles,$(basename $(notdir $(wildcard ablations/*.toml))))
 ABLATE_FLAGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends $(BACKENDS)) \
@@ -29,17 +29,25 @@ BENCH_PY := $(if $(wildcard $(PY)),$(PY),python3)
 RESULTS := $(or $(FDABNN_RESULTS),results)
 MICRO_TAG ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 
-.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro $(addprefix ablation-,$(STUDIES))
+# The GPU machine has its own torch but not every package this suite needs (pydantic): `make
+# gpu-wheels` here fetches them as cp312 wheels into the git-ignored .whl/, and gpu-check installs
+# them into /tmp/site there. `make gpu-data` copies the developers' CIFAR-10 archive into .data/.
+GPU_WHEELS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
+GPU_SITE := /tmp/site
+
+.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro gpu-check gpu-wheels gpu-data \
+	$(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
 	@echo "make test       the default test suite (CPU, real frameworks, real data; < 15 min)"
 	@echo "make test-slow  the tests marked slow"
 	@echo "make ablation-<study>  run a study, resumable: $(STUDIES)"
-	@echo "                PROFILE=smoke|quick|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
+	@echo "                PROFILE=smoke|quick|cpu|gpu|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
 	@echo "make summary    results/summary.md, results/<study>.csv and plots from every recorded run"
 	@echo "make bench-cpu  train-step time and eval throughput of every estimator on this CPU (both backends)"
 	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"
 	@echo "make bench-micro  estimator forward+backward micro-benchmarks (pytest-benchmark JSON in results/micro/)"
+	@echo "make gpu-check  on a GPU machine: GPU tests, core bench-gpu groups, a 15-epoch training (<= 8 min)"
 
 setup: $(VENV)/.installed
 
@@ -75,3 +83,18 @@ bench-micro: setup
 	$(VENV)/bin/pytest tests/micro -m micro --benchmark-enable --benchmark-only \
 		--benchmark-json=$(RESULTS)/micro/estimators-$(MICRO_TAG).json --benchmark-columns=min,median,iqr,rounds
 	$(PY) -m bench.cli summary
+
+gpu-wheels:
+	mkdir -p .whl
+	python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl $(GPU_WHEELS)
+
+gpu-data:
+	mkdir -p .data
+	cp $(SHARED_DATA)/cifar10-jpeg.tar.gz .data/
+
+gpu-check:
+	$(if $(wildcard .whl/*.whl),python3 -m pip install -q --no-index --no-deps --no-compile --upgrade \
+		--target $(GPU_SITE) .whl/*.whl &&) \
+	PYTHONPATH=$(GPU_SITE):$$PYTHONPATH $(BENCH_PY) -m bench.gpu_check

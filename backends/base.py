@@ -125,6 +125,10 @@ class Backend(ABC):
         offsets, flip per row). Must not synchronise the device; statistics accumulate until
         `pop_stats`."""
 
+    def describe_step(self) -> str:
+        """How a train step executes, for the run's environment (e.g. eager, one CUDA graph replay)."""
+        return "eager"
+
     def data_step(self, plan: np.ndarray) -> None:
         """Only the input pipeline of train_step (gather and augment one batch on the device), so
         the benchmark can report its share of a step. Optional: NotImplementedError means unmeasured."""

@@ -56,8 +56,8 @@ def attempt(job: CellJob) -> Attempt:
 
 def _attempt_claimed(job: CellJob, run_dir: Path) -> Attempt:
     record = store.read_record(run_dir)
-    if record is not None and record["status"] == "finished":  # finished by another runner meanwhile
-        return Attempt("finished", "", record, socket.gethostname())
+    if record is not None and record["status"] in store.COMPLETE:  # completed by another runner meanwhile
+        return Attempt(record["status"], record["reason"], record, socket.gethostname())
     join_study(job, run_dir)
     spec_file = run_dir / store.SPEC
     store.atomic_write_json(spec_file, job.spec)

@@ -115,7 +115,7 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
                                    "the others resume. Writes results/summary.md at the end.",
                        epilog=EXAMPLES_ABLATE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", help="a study name (ablations/<name>.toml) or the path of a study file")
-    p.add_argument("--profile", help="training budget from ablations/profiles.toml: smoke, quick or paper "
+    p.add_argument("--profile", help="training budget from ablations/profiles.toml: smoke, quick, cpu, gpu or paper "
                                      "(default: paper when a GPU is present and usable, else quick)")
     p.add_argument("--backends", help="comma-separated subset of the study's backends, e.g. torch")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")

@@ -3,12 +3,17 @@
 A cell's time is its start-up (interpreter, framework import, data, model build: always the
 constant in ablations/profiles.toml, records do not hold it) plus its epochs. Epoch time comes from
 the store when it holds records of the same backend, profile and device (the median of their wall
-time per epoch, evaluation included); otherwise from the per-backend constants in
-ablations/profiles.toml: seconds per step at batch 128, scaled linearly with the batch size, and an
-evaluation costing a third of a step per 128 test images (forward only).
+time per epoch, evaluation included). Otherwise, on a GPU, from the benchmark records of a GPU
+(`make bench-gpu`: the variant's median step at the same backend and precision, scaled linearly
+with the batch size, and the measured eval throughput); without those a GPU study is "unknown",
+never estimated from CPU numbers. On a CPU, from the per-backend constants in
+ablations/profiles.toml (measured on the 2-core development machine): seconds per step at batch
+128, scaled linearly with the batch size, and an evaluation costing a third of a step per 128 test
+images (forward only).
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from typing import Any
 from bench.data.augment import steps_per_epoch
 from bench.data.dataset import split_sizes
 from bench.studies import Cell, CostModel
+from bench.suite import bench_case
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class Estimate:
 
     @property
     def total_s(self) -> float:
-        return sum(self.seconds.values())
+        return sum(self.seconds.values())  # nan when any cell's is unknown
 
     def describe(self, cells: list[Cell], slots: int = 1) -> str:
         by_backend: dict[str, list[float]] = defaultdict(list)
@@ -42,6 +48,8 @@ class Estimate:
 
 
 def format_duration(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "unknown"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -58,14 +66,30 @@ def _epoch_s_from_constants(cell: Cell, cost: CostModel) -> float:
     return steps * step_s + num_test / 128 * cost.step_s_at_batch_128 / 3
 
 
+def _epoch_s_from_gpu_bench(cell: Cell, bench: list[dict[str, Any]]) -> float | None:
+    spec = cell.spec
+    case = bench_case(spec.to_dict())
+    hits = [r for r in bench if r.get("device") == "cuda" and r.get("status") == "ok" and r.get("case") == case
+            and r["group"]["backend"] == spec.backend and r["group"]["precision"] == spec.precision]
+    if not hits:
+        return None
+    best = min(hits, key=lambda r: r["timing"]["median_ms"] / r["group"]["batch"])  # the fastest path measured
+    num_train, num_test = split_sizes(spec.data.subset, spec.data.test_subset)
+    steps = steps_per_epoch(num_train, spec.train.batch_size, spec.train.max_steps_per_epoch)
+    step_s = best["timing"]["median_ms"] / 1e3 * spec.train.batch_size / best["group"]["batch"]
+    eval_rate = (best.get("eval") or {}).get("images_per_s")
+    return steps * step_s + (num_test / eval_rate if eval_rate else 0.0)
+
+
 def _epoch_s_from_records(records: list[dict[str, Any]]) -> float | None:
     return statistics.median(r["wall_s"] / r["epochs_done"] for r in records) if records else None
 
 
 def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, CostModel],
-             records: list[dict[str, Any]]) -> Estimate:
+             records: list[dict[str, Any]], bench: list[dict[str, Any]] | None = None) -> Estimate:
     """Seconds to go for each of `cells` (`epochs_done` of them already checkpointed), from the
-    store's `records` of the same backend, profile and device, else from `costs`."""
+    store's `records` of the same backend, profile and device, else (GPU) from the `bench` records
+    of a GPU, else (CPU) from `costs`."""
     seconds, sources = {}, {}
     for cell in cells:
         spec = cell.spec
@@ -73,7 +97,13 @@ def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, Co
                    and r["spec"]["device"] == spec.device and r.get("epochs_done")]
         cost = costs[spec.backend]
         epoch_s = _epoch_s_from_records(similar)
-        if epoch_s is None:
+        if epoch_s is None and spec.device == "cuda":
+            epoch_s = _epoch_s_from_gpu_bench(cell, bench or [])
+            sources[spec.backend] = ("from this store's GPU benchmark (make bench-gpu)" if epoch_s is not None else
+                                     "unknown: no GPU benchmark record of this variant yet; run `make bench-gpu` "
+                                     "first (CPU numbers say nothing about a GPU)")
+            epoch_s = math.nan if epoch_s is None else epoch_s
+        elif epoch_s is None:
             epoch_s = _epoch_s_from_constants(cell, cost)
             sources[spec.backend] = "from the constants in ablations/profiles.toml"
         else:

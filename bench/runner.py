@@ -16,7 +16,9 @@
 """
 from __future__ import annotations
 
+import math
 import socket
+import statistics
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -37,7 +39,8 @@ from bench.executors import Executor, make_executor
 from bench.store import Busy
 from bench.studies import Cell, Study, cuda_present, expand, gpu_count, load_profiles, load_study
 
-ACCEPTABLE = ("finished", "skipped", "unsupported")  # statuses that leave the exit status 0
+# statuses that leave the exit status 0 (a diverged run is a result of the study, not a failure of it)
+ACCEPTABLE = ("finished", "diverged", "skipped", "unsupported")
 RETRIED = ("failed",)  # a non-finite loss is the estimator's doing: running it again changes nothing
 POLL_S = 1.0
 
@@ -65,7 +68,7 @@ class Options:
 @dataclass
 class _Plan:
     cells: list[Cell]
-    done: dict[str, dict[str, Any]]  # run_id -> finished record
+    done: dict[str, dict[str, Any]]  # run_id -> completed (finished or diverged) record
     not_runnable: dict[str, tuple[str, str]]  # run_id -> (status, reason)
     todo: list[Cell]
     estimate: Estimate
@@ -147,7 +150,7 @@ def _plan(cells: list[Cell], root: Path, profiles: Any) -> _Plan:
     reasons: dict[tuple[str, str, str], str | None] = {}
     for cell in cells:
         record = store.read_record(root / cell.run_id)
-        if record is not None and record["status"] == "finished":
+        if record is not None and record["status"] in store.COMPLETE:
             done[cell.run_id] = record
             continue
         spec = cell.spec
@@ -160,7 +163,8 @@ def _plan(cells: list[Cell], root: Path, profiles: Any) -> _Plan:
         else:
             todo.append(cell)
     epochs_done = {c.run_id: len(store.read_progress(root / c.run_id)) for c in todo}
-    return _Plan(cells, done, not_runnable, todo, estimate(todo, epochs_done, profiles.costs, store.iter_records()))
+    return _Plan(cells, done, not_runnable, todo, estimate(todo, epochs_done, profiles.costs, store.iter_records(),
+                                                                 store.bench_records()))
 
 
 def _not_runnable(cell: Cell) -> str | None:
@@ -202,7 +206,7 @@ def _job(study: Study, cell: Cell) -> CellJob:
 
 
 def _run(study: Study, plan: _Plan, root: Path, options: Options, gpus: int, console: Console) -> list[Outcome]:
-    outcomes: dict[str, Outcome] = {cid: Outcome(c, "finished", "", plan.done[cid])
+    outcomes: dict[str, Outcome] = {cid: Outcome(c, plan.done[cid]["status"], plan.done[cid]["reason"], plan.done[cid])
                                     for c in plan.cells if (cid := c.run_id) in plan.done}
     for cell in plan.cells:
         if cell.run_id in plan.not_runnable:
@@ -265,13 +269,22 @@ class _Board:
         self.done += outcome.status in ACCEPTABLE
         self.failed += outcome.status not in ACCEPTABLE
 
+    def _expected(self, run_id: str) -> float:
+        """A cell's seconds: its estimate scaled by how far off the estimates were on the cells
+        finished here; where there was no estimate (a GPU without benchmark records), the mean
+        time of the finished cells."""
+        known = [(e, a) for e, a in self.spent if not math.isnan(e)]
+        ratio = sum(a for _, a in known) / sum(e for e, _ in known) if known else 1.0
+        estimated = self.plan.estimate.seconds[run_id]
+        if math.isnan(estimated) and self.spent:
+            return statistics.fmean(a for _, a in self.spent)
+        return ratio * estimated
+
     def show(self, root: Path, waiting: list[Cell]) -> None:
-        # seconds still to go, from the estimates scaled by how far off they were on finished cells
-        ratio = sum(a for _, a in self.spent) / sum(e for e, _ in self.spent) if self.spent else 1.0
-        left = sum(ratio * self.plan.estimate.seconds[c.run_id] for c in waiting)
+        left = sum(self._expected(c.run_id) for c in waiting)
         for run_id, task in self.lines.items():
             cell = next(c for c in self.plan.todo if c.run_id == run_id)
-            left += max(ratio * self.plan.estimate.seconds[run_id] - (time.monotonic() - self.started[run_id]), 0.0)
+            left += max(self._expected(run_id) - (time.monotonic() - self.started[run_id]), 0.0)
             info = store.holder_info(root / run_id)
             place = f"{info.get('host', '?')} {info.get('where', '')}".strip() if info else "starting"
             epochs, epoch = cell.spec.train.epochs, len(store.read_progress(root / run_id)) + 1

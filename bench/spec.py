@@ -124,6 +124,8 @@ class RuntimeSpec(_Strict):
     channels_last: bool = Field(True, description="PyTorch on CUDA: NHWC memory layout")
     deterministic: bool = Field(True, description="deterministic kernels (CPU always; cuDNN when true)")
     threads: int | None = Field(None, ge=1, description="CPU kernel threads (none: the backend's default)")
+    cuda_graph: bool = Field(True, description="PyTorch on CUDA: the whole train step as one CUDA graph replay "
+                                               "(not with fp16 or runtime.compile; ignored elsewhere)")
 
 
 class Spec(_Strict):

@@ -31,7 +31,7 @@ from typing import Any
 from bench.environment import REPO
 from bench.errors import UserError
 from bench.spec import BACKENDS, Spec, _flatten, build_spec, merge
-from bench.tomlfile import check_keys, read_toml
+from bench.tomlfile import check_keys, nones, read_toml
 
 ABLATIONS = REPO / "ablations"
 PROFILES_FILE = ABLATIONS / "profiles.toml"
@@ -107,15 +107,6 @@ def _flat(tree: dict[str, Any]) -> dict[str, Any]:
     return {key[1:]: value for key, value in _flatten(tree, "").items()}
 
 
-def _nones(value: Any) -> Any:
-    """The string "none" (any case) -> None, throughout a TOML tree."""
-    if isinstance(value, dict):
-        return {k: _nones(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nones(v) for v in value]
-    return None if isinstance(value, str) and value.lower() == "none" else value
-
-
 def gpu_count() -> int:
     """Framework-neutral: the GPUs an NVIDIA driver lists (0 without one), as CUDA_VISIBLE_DEVICES
     narrows them."""
@@ -166,7 +157,7 @@ def load_study(name_or_path: str) -> Study:
             raise UserError(f"{path}: key 'backends': unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if not backends:
         raise UserError(f"{path}: key 'backends': empty; name at least one of {', '.join(BACKENDS)}")
-    base = _nones(raw.get("base", {}))
+    base = nones(raw.get("base", {}))
     _validate(path, "[base]", base)
     grids = tuple(_read_grid(path, i, table) for i, table in enumerate(raw["grid"], 1))
     if not grids:
@@ -182,7 +173,7 @@ def _read_grid(path: Path, index: int, table: Any) -> dict[str, list[Any]]:
     where = f"[[grid]] {index}"
     if not isinstance(table, dict):
         raise UserError(f"{path}: key 'grid': expected [[grid]] tables, got {type(table).__name__} {table!r}")
-    grid = _flat(_nones(table))
+    grid = _flat(nones(table))
     if not grid:
         raise UserError(f"{path}: {where}: empty; give at least one spec field with a list of values")
     out = {}
@@ -219,7 +210,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
         seeds = table.get("seeds", [0])
         if not seeds or not all(type(s) is int and s >= 0 for s in seeds):
             raise UserError(f"{path}: [profile.{name}] key 'seeds': expected a non-empty list of integers >= 0")
-        spec = _nones(table.get("spec", {}))
+        spec = nones(table.get("spec", {}))
         _validate(path, f"[profile.{name}.spec]", spec)
         profiles[name] = Profile(name, table.get("about", ""), tuple(seeds), spec)
     costs = {}

@@ -21,20 +21,21 @@ from typing import Any
 from bench.errors import UserError
 from bench.estimators import variant_label
 from bench.spec import Spec, build_spec
-from bench.tomlfile import check_keys, read_toml
+from bench.tomlfile import check_keys, nones, read_toml
 
 SUITES = Path(__file__).resolve().parent / "suites"
 VARIANTS_FILE = SUITES / "estimators.toml"
 GROUP_KEYS = ("backend", "precision", "batch", "compile")
 SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
               "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list}
-GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "estimators": list,
-                "steps": int, "rounds": int}
+GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
+                "estimators": list, "steps": int, "rounds": int}
 
 
 @dataclass(frozen=True)
 class Group:
-    """Cases that share a process: one backend, precision, batch size and compile flag."""
+    """Cases that share a process: one backend, precision, batch size and step mode (eager,
+    torch.compile, or on CUDA one CUDA graph replay: runtime.cuda_graph)."""
 
     backend: str
     precision: str
@@ -43,14 +44,16 @@ class Group:
     estimators: tuple[str, ...]
     steps: int
     rounds: int
+    cuda_graph: bool = False
 
     @property
     def id(self) -> str:
         return group_id(self.key())
 
     def key(self) -> dict[str, Any]:
-        """What a record stores of its group (and group_id names)."""
-        return {k: getattr(self, k) for k in GROUP_KEYS}
+        """What a record stores of its group (and group_id names); cuda_graph only where set, so
+        the records of groups without it keep their ids."""
+        return {k: getattr(self, k) for k in GROUP_KEYS} | ({"cuda_graph": True} if self.cuda_graph else {})
 
 
 @dataclass(frozen=True)
@@ -76,20 +79,35 @@ class Suite:
         tree: dict[str, Any] = {
             "backend": group.backend, "device": self.device, "precision": group.precision,
             "train.batch_size": group.batch, "train.eval_batch_size": max(group.batch, 500),
-            "runtime.compile": group.compile, "data.test_subset": self.eval_images // 10,
+            "runtime.compile": group.compile, "runtime.cuda_graph": group.cuda_graph,
+            "data.test_subset": self.eval_images // 10,
             **self.base, **self.variants[label],
         }
         return build_spec(tree)
 
 
+def step_mode(key: dict[str, Any]) -> str:
+    return "compiled" if key["compile"] else "graph" if key.get("cuda_graph") is True else "eager"
+
+
 def group_id(key: dict[str, Any]) -> str:
-    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{'compiled' if key['compile'] else 'eager'}"
+    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}"
+
+
+def bench_case(spec_tree: dict[str, Any]) -> str:
+    """The benchmark case that times the variant of `spec_tree`: its own label, with an n schedule
+    of the closed form dropped (FDA n 9 -> 18 is timed at n = 9: the closed form costs the same at
+    any n)."""
+    spec = build_spec(spec_tree)
+    if spec.estimator.n_end is not None and spec.estimator.form == "closed":
+        spec = spec.model_copy(update={"estimator": spec.estimator.model_copy(update={"n_end": None})})
+    return variant_label(spec)
 
 
 def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
     """label -> spec overrides, in the file's order; two variants with one label are refused."""
     variants: dict[str, dict[str, Any]] = {}
-    for overrides in read_toml(path).get("variants", []):
+    for overrides in nones(read_toml(path).get("variants", [])):
         label = variant_label(build_spec(overrides))
         if label in variants:
             raise UserError(f"{path}: two variants are labelled '{label}'; each must differ in what it times")
@@ -129,4 +147,5 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     if unknown:
         raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
-                 table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)))
+                 table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
+                 table.get("cuda_graph", False))

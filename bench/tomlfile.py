@@ -18,6 +18,15 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
 
 
+def nones(value: Any) -> Any:
+    """TOML has no null: the string "none" (any case) -> None, throughout a TOML tree."""
+    if isinstance(value, dict):
+        return {k: nones(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nones(v) for v in value]
+    return None if isinstance(value, str) and value.lower() == "none" else value
+
+
 def check_keys(path: Path, where: str, table: dict[str, Any], allowed: dict[str, type | tuple[type, ...]]) -> None:
     """Every key of `table` is in `allowed`, its value of the type given there."""
     for key, value in table.items():

@@ -20,6 +20,7 @@ from bench import store
 from bench.data.augment import batch_plan, plan_epoch, steps_per_epoch
 from bench.data.cifar10 import load_for_spec
 from bench.data.dataset import Cifar10Arrays
+from bench.divergence import Divergence, divergence
 from bench.environment import describe
 from bench.errors import UserError
 from bench.estimators import estimator, variant_label
@@ -129,8 +130,8 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
 def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | None:
     """The run directory's finished record of this spec, if it has one."""
     record = store.read_record(run_dir)
-    if record is not None and record["status"] == "finished" and record["spec"] == spec.to_dict():
-        console.print(f"[green]already finished[/]: {run_dir}")
+    if record is not None and record["status"] in store.COMPLETE and record["spec"] == spec.to_dict():
+        console.print(f"[green]already {record['status']}[/]: {run_dir}")
         return record
     return None
 
@@ -154,11 +155,13 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
         console.print(f"resuming {run_dir.name} after epoch {start_epoch} of {spec.train.epochs}")
 
     environment = describe(backend.versions()) | {"device": backend.device, "data": data.source.to_dict(),
-                                                  "subset": data.subset}
+                                                  "subset": data.subset, "train_step": backend.describe_step()}
     store.atomic_write_json(run_dir / store.ENVIRONMENT, environment)
     try:
         with store.registered(store.results_root(), backend.device) as key:
-            _train_epochs(run, start_epoch, spe, console, key)
+            diverged = _train_epochs(run, start_epoch, spe, console, key)
+        if diverged:
+            return _finish(run, environment, "diverged", diverged.describe())
     except NonFiniteLoss as exc:
         return _finish(run, environment, "nonfinite", str(exc))
     except KeyboardInterrupt:
@@ -172,9 +175,10 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
     return _finish(run, environment, "finished", "")
 
 
-def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, device_key: str) -> None:
-    """The epochs from `start_epoch` on; every PEER_CHECK_STEPS steps it looks which other trainings
-    share this host and device (bench/store/activity.py), and each epoch records the most it saw."""
+def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, device_key: str) -> Divergence | None:
+    """The epochs from `start_epoch` on, until the last or until the run diverges (bench/divergence.py:
+    returned). Every PEER_CHECK_STEPS steps it looks which other trainings share this host and device
+    (bench/store/activity.py), and each epoch records the most it saw."""
     spec, backend = run.spec, run.backend
     results = store.results_root()
     sched = Schedules(spec, spe)
@@ -231,12 +235,17 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
             })
             backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
             store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)
+            store.write_events(run.run_dir, run.history)
             if not sync_each_step:
                 bar.update(task, stats=f"(last epoch) {_stats_text(stats, None)}")
             bar.console.print(
                 f"epoch {epoch + 1}/{epochs}{n_text} | train loss {stats.loss:.3f} | top-1 {metrics[TOP1]:.2%} "
                 f"top-5 {metrics[TOP5]:.2%} loss {metrics[VALIDATION_LOSS]:.3f} | "
                 f"{_median(step_ms[warmup:] or step_ms):.0f} ms")
+            if (diverged := divergence(run.history, spec.model.num_classes)) is not None:
+                bar.console.print(f"[red]diverged[/]: {diverged.describe()}; stopping")
+                return diverged
+    return None
 
 
 def _check_finite(stats: StepStats, epoch: int, step: int) -> None:

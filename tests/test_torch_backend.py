@@ -14,7 +14,7 @@ from backends.pytorch.backend import TorchBackend  # noqa: E402
 from bench.data.augment import batch_plan, plan_epoch, steps_per_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.schedules import Schedules  # noqa: E402
-from bench.spec import EstimatorSpec, NoiseSpec, OptimSpec, Spec, TrainSpec  # noqa: E402
+from bench.spec import EstimatorSpec, NoiseSpec, OptimSpec, Spec, TrainSpec, build_spec  # noqa: E402
 
 
 def _synthetic(n_train: int = 64, n_test: int = 24) -> Cifar10Arrays:
@@ -165,3 +165,20 @@ def test_short_training_beats_chance_on_held_out_images(cifar10, estimator, nois
           f"train acc {train.accuracy:.3f}, {metrics}")
     assert not train.nonfinite
     assert metrics["Top1-Acc"] > threshold
+
+
+def test_steps_are_captured_only_where_cuda_graphs_can_run():
+    from backends.pytorch.captured_step import unavailable_reason
+    from bench.suite import load_suite
+
+    assert unavailable_reason("cpu", "fp32", False) == "CUDA graphs need a CUDA device"
+    assert unavailable_reason("cuda", "fp16", False).startswith("fp16's GradScaler")
+    assert unavailable_reason("cuda", "bf16", True).startswith("runtime.compile")
+    assert unavailable_reason("cuda", "bf16", False) is None
+    assert TorchBackend(build_spec({"device": "cpu"})).describe_step() == "eager (CUDA graphs need a CUDA device)"
+    # bench-gpu times the captured and the eager step of the same estimators in one run
+    graph, eager = load_suite("gpu").groups[:2]
+    assert (graph.id, eager.id) == ("torch-bf16-b128-graph", "torch-bf16-b128-eager")
+    assert graph.estimators == eager.estimators and "fda-n9+noise" in graph.estimators
+    suite = load_suite("gpu")
+    assert suite.case_spec(graph, "ste").runtime.cuda_graph and not suite.case_spec(eager, "ste").runtime.cuda_graph

@@ -129,8 +129,8 @@ class MindSporeBackend(Backend):
         runtime = spec.runtime
         if runtime.deterministic and (runtime.threads or 1) > 1 and resolve_device(
                 spec.device, gpu_unavailable_reason() is None) == "cpu":
-            return (f"runtime.threads={runtime.threads} with runtime.deterministic=true: MindSpore's CPU kernels do not "
-                    "repeat with more than one thread; use runtime.threads=1, or runtime.deterministic=false")
+            return (f"runtime.threads={runtime.threads} with runtime.deterministic=true: MindSpore's CPU kernels do "
+                    "not repeat with more than one thread; use runtime.threads=1, or runtime.deterministic=false")
         if spec.precision == "bf16" and resolve_device(spec.device, gpu_unavailable_reason() is None) == "cpu":
             return ("bf16 on CPU: MindSpore 2.10's CPU kernels reject bfloat16 (PReLU and BatchNorm raise, "
                     "Conv2D has no bf16 CPU kernel); use precision=fp32 or fp16 here, or bf16 on a GPU")
@@ -152,6 +152,9 @@ class MindSporeBackend(Backend):
         self.net: BinaryResNet20 | None = None
         self._pending: list[tuple[Tensor, Tensor, int]] = []
         self._count = self._steps = 0
+
+    def describe_step(self) -> str:
+        return f"{self.spec.runtime.mode} mode"
 
     # ---- build -------------------------------------------------------------------------------
 

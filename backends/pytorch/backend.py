@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from backends.base import Backend, StepClock, StepStats, resolve_device
+from backends.pytorch import captured_step
 from backends.pytorch.augment import augment_batch, normalization_table, normalize
 from backends.pytorch.loss import label_smoothed_cross_entropy
 from backends.pytorch.names import torch_to_zoo
@@ -111,11 +112,18 @@ class TorchBackend(Backend):
             "threads": str(torch.get_num_threads()),
         }
 
+    def describe_step(self) -> str:
+        return "one CUDA graph replay" if self._graph_off is None else f"eager ({self._graph_off})"
+
     def __init__(self, spec: Spec):
         super().__init__(spec)
         self._amp_dtype = _AMP_DTYPES[spec.precision]
         self._channels_last = self.device == "cuda" and spec.runtime.channels_last
         self.model: BinaryResNet20 | None = None
+        self._graph_off = captured_step.unavailable_reason(self.device, spec.precision, spec.runtime.compile)
+        if not spec.runtime.cuda_graph:
+            self._graph_off = "runtime.cuda_graph = false"
+        self._captured: captured_step.CapturedStep | None = None
 
     # ---- build -------------------------------------------------------------------------------
 
@@ -138,13 +146,16 @@ class TorchBackend(Backend):
         self.model.train()
         fused = self.device == "cuda"  # fused steps take GradScaler's inf check on device: no sync
         params = self.model.parameters()  # weight decay on every parameter, as the model zoo
+        # a captured step reads the learning rate from device memory; a float would be baked in
+        self._lr = torch.tensor(spec.optim.lr, dtype=torch.float32, device=self.device)
+        lr = self._lr if self._graph_off is None else spec.optim.lr
         if spec.optim.name == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=spec.optim.lr, momentum=spec.optim.momentum, weight_decay=spec.optim.weight_decay,
+                params, lr=lr, momentum=spec.optim.momentum, weight_decay=spec.optim.weight_decay,
                 nesterov=False, fused=fused or None)
         else:
-            self.optimizer = torch.optim.Adam(params, lr=spec.optim.lr, weight_decay=spec.optim.weight_decay,
-                                              fused=fused or None)
+            self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=spec.optim.weight_decay,
+                                              fused=fused or None, capturable=self._graph_off is None)
         self.scaler = torch.amp.GradScaler(self.device, enabled=spec.precision == "fp16")
         self._norm_table = normalization_table(spec.data.normalization, self.device)
         self._alpha = torch.zeros((), dtype=torch.float32, device=self.device)
@@ -152,6 +163,9 @@ class TorchBackend(Backend):
         self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self._count = self._steps = 0
         self._forward_loss_fn = torch.compile(self._forward_loss) if spec.runtime.compile else self._forward_loss
+        self._plan = torch.zeros((spec.train.batch_size, 4), dtype=torch.int64, device=self.device)
+        if self._graph_off is None:
+            self._captured = captured_step.CapturedStep(self._step_body, lambda: self.optimizer.zero_grad(True))
 
     def _require_model(self) -> BinaryResNet20:
         if self.model is None:
@@ -182,16 +196,20 @@ class TorchBackend(Backend):
             logits = self.model(images, alpha)
         return label_smoothed_cross_entropy(logits, labels, self.spec.train.label_smoothing), logits
 
+    def _pinned(self, plan: np.ndarray) -> torch.Tensor:
+        host = torch.from_numpy(plan)
+        # pinned + non_blocking: the copy is queued, the host goes on
+        return host.pin_memory() if self.device == "cuda" else host
+
     def _plan_on_device(self, plan: np.ndarray) -> torch.Tensor:
         """The (B, 4) int64 batch plan on the device in one transfer."""
-        host = torch.from_numpy(plan)
-        if self.device == "cuda":
-            host = host.pin_memory()  # pinned + non_blocking: the copy is queued, the host goes on
-        return host.to(self.device, non_blocking=True)
+        return self._pinned(plan).to(self.device, non_blocking=True)
 
     def _train_batch(self, plan_np: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Gather and augment one training batch on the device: (images, labels)."""
-        plan = self._plan_on_device(plan_np)
+        return self._gather(self._plan_on_device(plan_np))
+
+    def _gather(self, plan: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         idx = plan[:, 0]
         images = augment_batch(self.train_x.index_select(0, idx), plan[:, 1:3], plan[:, 3].bool(), self._norm_table)
         if not self._channels_last:
@@ -203,23 +221,35 @@ class TorchBackend(Backend):
 
     def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:
         self._require_model()
-        images, labels = self._train_batch(plan)
-        batch = len(plan)
-        alpha_t = None
-        if self.spec.noise.enabled and alpha > 0:
-            alpha_t = self._alpha.fill_(alpha)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, logits = self._forward_loss_fn(images, labels, alpha_t)
+        noisy = self.spec.noise.enabled and alpha > 0
+        if noisy:
+            self._alpha.fill_(alpha)
+        if self._captured is not None and len(plan) == len(self._plan):
+            # every per-step value into the static buffers the graph reads; the plan's copy is queued
+            self._plan.copy_(self._pinned(plan), non_blocking=True)
+            self._lr.fill_(lr)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._lr  # again: a loaded optimizer state brings a float
+            self._captured.step(noisy)
+        else:  # eager, and a captured run's shorter last batch (a shape of its own)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr if self._captured is None else self._lr.fill_(lr)
+            self.optimizer.zero_grad(set_to_none=True)
+            self._step_body(noisy, self._plan_on_device(plan))
+        self._count += len(plan)
+        self._steps += 1
+
+    def _step_body(self, noisy: bool, plan: torch.Tensor | None = None) -> None:
+        """Gather, forward, backward, update, statistics: all on the device, no host sync, so a
+        CUDA graph can capture it whole (captured_step.py); `plan` None reads the static buffer."""
+        images, labels = self._gather(self._plan if plan is None else plan)
+        loss, logits = self._forward_loss_fn(images, labels, self._alpha if noisy else None)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with torch.no_grad():
-            self._loss_sum += loss.detach().double() * batch
+            self._loss_sum += loss.detach().double() * labels.shape[0]
             self._correct += (logits.argmax(dim=1) == labels).sum()
-        self._count += batch
-        self._steps += 1
 
     def pop_stats(self) -> StepStats:
         loss_sum, correct = torch.stack([self._loss_sum, self._correct.double()]).tolist()  # the one sync

@@ -38,8 +38,9 @@ class BinConv2d(nn.Conv2d):
         self.noise_a: NoiseAdaptation | None = None
         noise = spec.noise
         if noise.enabled:
-            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale)
-            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale)
+            fused = spec.runtime.fused_estimators
+            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale, fused)
+            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale, fused)
 
     def scale(self) -> Tensor:
         """Detached mean|W|: shape () for "layer", (C_out, 1, 1, 1) for "channel"."""
@@ -57,7 +58,8 @@ class BinConv2d(nn.Conv2d):
         """b: ±1 weights (plus alpha * e_w in training), before the scale."""
         b = self.sign_w(self.weight)
         if self._noisy(alpha):
-            b = b + alpha * self.noise_w(self.weight.flatten(1)).view_as(self.weight)
+            # e_w acts on each output channel's kernel: one column of C_in * 9 per output channel
+            b = self.noise_w.perturb(b, self.weight.flatten(1).unsqueeze(-1), alpha)
         return b
 
     def binary_weight(self, alpha: Tensor | None = None) -> Tensor:
@@ -67,8 +69,8 @@ class BinConv2d(nn.Conv2d):
     def binary_input(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
         a = self.sign_a(x)
         if self._noisy(alpha):
-            # e_a acts on each pixel's channel vector: move channels last for the linears
-            a = a + alpha * self.noise_a(x.movedim(1, -1)).movedim(-1, 1)
+            # e_a acts on each pixel's channel vector: the columns of x viewed as (B, C, H * W)
+            a = self.noise_a.perturb(a, x.flatten(2), alpha)
         return a
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:

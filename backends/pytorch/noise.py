@@ -11,6 +11,14 @@ flattened kernel (d = C_in * 3 * 3); for activations, one pixel's channel vector
 
 Both linears are bias-free and initialised N(0, 1/fan_in) (zero mean, unit output variance for unit
 input variance); h: bench.architecture.noise_hidden_width.
+
+Fused (runtime.fused_estimators, like the estimators' backward in estimators/core.py): op by op,
+b + alpha * e(t) on an activation is a channels-last copy, two matmuls, sin, a scale, two adds and
+alpha's product, each reading or writing a tensor of the activation's size, and as many again in the
+backward; on a CPU that memory traffic, not the arithmetic, is the cost. `perturbed` is the same
+function through torch.compile, reading the vectors where they lie, as the columns of a (..., d, m)
+view (an NCHW activation viewed as (B, C, H*W), no copy): forward and backward become one Inductor
+kernel each, which reads the activation and b (or the gradient) a few times and writes once.
 """
 from __future__ import annotations
 
@@ -22,12 +30,31 @@ from torch import Tensor, nn
 from bench.architecture import noise_hidden_width
 
 
+def _linear(w: Tensor, t: Tensor) -> Tensor:
+    """w @ t, w: (o, i), t: (..., i, m). As a broadcast product and a sum, which Inductor makes a loop
+    over t as it lies; a matmul would be a BLAS call on a copy of t with its columns made contiguous."""
+    return (w[..., None] * t.unsqueeze(-3)).sum(-2)
+
+
+def perturbed(b: Tensor, t: Tensor, w1: Tensor, w2: Tensor, alpha: Tensor, sin_scale: float) -> Tensor:
+    """b + alpha * e(t), e over each column of t (vectors along dim -2), w1, w2: fc1's and fc2's
+    weights. In float32, rounded once to b's dtype, like the estimators' backward."""
+    t = t.float()
+    e = _linear(w2, torch.relu(_linear(w1, t))) + sin_scale * torch.sin(t)
+    return (b + alpha * e).to(b.dtype)
+
+
+# compiled at the first call (see BackwardKernel), one variant per rank and dtype: dynamic=True, so
+# one serves every layer's widths and batch sizes
+_perturbed_fused = torch.compile(perturbed, dynamic=True)
+
+
 class NoiseAdaptation(nn.Module):
     """e(t) = fc2(ReLU(fc1(t))) + sin_scale * sin(t) over the last dimension of t (size d)."""
 
-    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1):
+    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, fused: bool = False):
         super().__init__()
-        self.d, self.hidden, self.sin_scale = d, noise_hidden_width(d, k), sin_scale
+        self.d, self.hidden, self.sin_scale, self.fused = d, noise_hidden_width(d, k), sin_scale, fused
         self.fc1 = nn.Linear(d, self.hidden, bias=False)
         self.fc2 = nn.Linear(self.hidden, d, bias=False)
         for fc in (self.fc1, self.fc2):
@@ -36,5 +63,17 @@ class NoiseAdaptation(nn.Module):
     def forward(self, t: Tensor) -> Tensor:
         return self.fc2(torch.relu(self.fc1(t))) + self.sin_scale * torch.sin(t)
 
+    def perturb(self, b: Tensor, t: Tensor, alpha: Tensor) -> Tensor:
+        """b + alpha * e in b's shape, e over each column of t: (..., d, m), b's elements in that shape."""
+        columns = b.reshape(t.shape)
+        if not self.fused:
+            return (columns + alpha * self(t.mT).mT).view_as(b)
+        # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a variant per
+        # layer width. Autocast off: the kernel computes in float32 by construction, and a call inside
+        # an autocast region then does not make a variant of its own.
+        with torch.autocast(t.device.type, enabled=False):
+            out = _perturbed_fused(columns, t, self.fc1.weight[:], self.fc2.weight[:], alpha, self.sin_scale)
+        return out.view_as(b)
+
     def extra_repr(self) -> str:
-        return f"d={self.d}, hidden={self.hidden}, sin_scale={self.sin_scale}"
+        return f"d={self.d}, hidden={self.hidden}, sin_scale={self.sin_scale}, fused={self.fused}"

@@ -1,11 +1,12 @@
-"""Over seeds: one row per cell of a study (same spec but the seed, same resolved device).
+"""Over seeds: one row per cell (same spec but the seed, same resolved device, whichever studies
+ran it: a spec in two studies is one cell, every record of it counted).
 
-Metrics (top-1 and top-5 in %, validation loss, median step ms) are the mean, the standard
-deviation (with >= 2 seeds) and the count of the finished runs; a cell's other runs (failed,
-nonfinite, ...) appear in its status. The uncertainty of top-1 used by the reading is the seed
-standard deviation with >= 2 seeds, else the binomial standard error sqrt(p(1-p)/N_test) of the
-single run. Step time is also given relative to the clipped STE of the same study, profile,
-backend, device and precision.
+Only finished runs enter the numbers; diverged, failed and other runs appear in the cell's status.
+Records of the same seed (the spec run again) are averaged into that seed: seeds, not records, are
+the unit of the statistics (stats.py); how far such repeats disagree is kept as `repeat_spread`.
+Metrics (final and best-epoch top-1, top-5, validation loss, median step ms) are means over seeds
+with their standard deviation (>= 2 seeds) and, for top-1, the 95% interval of the mean. Step time
+is also given relative to the clipped STE of the same profile, backend, device and precision.
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import math
 import pandas as pd
 
 from bench.report.frame import ESTIMATOR_ORDER
+from bench.report.stats import mean_interval
 from bench.spec import PRECISIONS
 
-GROUP = ["study", "profile", "device", "key"]
-CELL = ["study", "profile", "label", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise",
+GROUP = ["profile", "device", "key"]
+CELL = ["profile", "label", "variant", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise",
         "epochs", "batch_size", "n_test", "key", "spec"]
-METRICS = ["top1", "top5", "val_loss", "step_ms"]
-SAME_COST = ["study", "profile", "backend", "device", "precision"]  # what a relative step time holds fixed
+METRICS = ["top1", "top5", "val_loss", "best_top1", "step_ms"]
+SAME_COST = ["profile", "backend", "device", "precision"]  # what a relative step time holds fixed
 PRECISION_ORDER = {name: i for i, name in enumerate(PRECISIONS)}
 
 
@@ -31,32 +33,38 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
     for _, group in frame.groupby(GROUP, sort=False):
         done = group[group["status"] == "finished"]
         row = group.iloc[0][CELL].to_dict()
+        row["studies"] = sorted(group["study"].unique())
         row["runs"] = len(done)
         counts = group["status"].value_counts()
         row["status"] = ", ".join(f"{count} {status}" for status, count in counts.items())
         shared = int(done["shared"].sum())
         if shared:
             row["status"] += f" ({shared} timed while sharing the device: step time left out)"
+        per_seed = done.groupby("seed")[["top1", "top5", "val_loss", "best_top1"]].mean()
+        row["seed_top1"] = per_seed["top1"].dropna().to_dict()
+        row["seeds"] = len(row["seed_top1"])
+        spreads = done.groupby("seed")["top1"].agg(lambda v: v.max() - v.min() if len(v) > 1 else math.nan)
+        row["repeats"] = len(done) - len(per_seed)
+        row["repeat_spread"] = spreads.max() if spreads.notna().any() else math.nan
         for metric in METRICS:
-            values = pd.to_numeric(done[metric], errors="coerce").dropna()
+            source = done[metric] if metric == "step_ms" else per_seed[metric]
+            values = pd.to_numeric(source, errors="coerce").dropna()
             row[f"{metric}_mean"] = values.mean() if len(values) else math.nan
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) >= 2 else math.nan
-        row["top1_unc"], row["unc_kind"] = _uncertainty(row)
+        row["top1_ci95"] = mean_interval(list(row["seed_top1"].values()))
+        row["step_stale"] = bool(done.loc[done["step_ms"].notna(), "step_stale"].any())
         rows.append(row)
-    agg = pd.DataFrame(rows, columns=[*CELL, "runs", "status", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
-                                      "top1_unc", "unc_kind"])
+    agg = pd.DataFrame(rows, columns=[*CELL, "studies", "runs", "seeds", "seed_top1", "repeats", "repeat_spread",
+                                      "status", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "top1_ci95",
+                                      "step_stale"])
     agg = agg.astype({"n": "Int64", "n_end": "Int64"})  # None where the estimator has no n (STE)
     agg["step_vs_ste"] = _relative_step(agg)
     return _ordered(agg)
 
 
-def _uncertainty(row: dict) -> tuple[float, str]:
-    if row["runs"] >= 2:
-        return row["top1_std"], "seed std"
-    if row["runs"] == 1 and not math.isnan(row["top1_mean"]):
-        p = row["top1_mean"] / 100
-        return 100 * math.sqrt(p * (1 - p) / row["n_test"]), "binomial SE"
-    return math.nan, ""
+def of_study(agg: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The cells `study` ran (a cell another study ran too is the same row in both)."""
+    return agg[agg["studies"].map(lambda studies: study in studies)]
 
 
 def is_clipped_ste(agg: pd.DataFrame) -> pd.Series:
@@ -74,7 +82,7 @@ def _relative_step(agg: pd.DataFrame) -> pd.Series:
 
 def _ordered(agg: pd.DataFrame) -> pd.DataFrame:
     keys = pd.DataFrame({
-        "study": agg["study"], "profile": agg["profile"], "backend": agg["backend"], "device": agg["device"],
+        "profile": agg["profile"], "backend": agg["backend"], "device": agg["device"],
         "precision": agg["precision"].map(PRECISION_ORDER), "estimator": agg["estimator"].map(ESTIMATOR_ORDER),
         "clip": agg["clip"].fillna(-1.0), "schedule": agg["n_end"].notna(), "n": agg["n"],
         "noise": agg["noise"].astype(bool),

@@ -8,7 +8,11 @@ import pandas as pd
 
 from bench.errors import UserError
 from bench.data.dataset import split_sizes
-from bench.estimators import NAMES, canonical, relevant
+from bench.divergence import divergence
+from bench.estimators import NAMES, canonical, relevant, variant_label
+from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
+from bench.report.step_cost import is_stale
+from bench.store.record import best_epoch
 from bench.spec import Spec, build_spec
 
 ESTIMATOR_ORDER = {name: i for i, name in enumerate(NAMES)}
@@ -40,9 +44,11 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str
 
 
 COLUMNS = [
-    "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "key", "spec",
-    "seed", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise", "epochs", "batch_size", "n_test",
-    "top1", "top5", "val_loss", "step_ms", "shared", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
+    "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "variant", "key",
+    "spec", "seed", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise", "epochs",
+    "batch_size", "n_test",
+    "top1", "top5", "val_loss", "best_top1", "best_top5", "best_val_loss", "best_epoch", "diverged", "history",
+    "step_ms", "step_stale", "shared", "threads", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
     "python", "frameworks", "git_commit", "data_path", "data_format", "data_checksum", "data_lossy",
 ]
 
@@ -57,17 +63,27 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     # a step time measured while another training shared the device is never compared with the others
     shared = bool(timing.get("shared", False))
     _, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
+    history = record.get("history") or []
+    status, reason = record["status"], record.get("reason", "")
+    diverged = divergence(history, spec.model.num_classes) if status in ("finished", "diverged", "nonfinite") else None
+    if status == "finished" and diverged:  # a record written before the training loop applied the rule
+        status, reason = "diverged", diverged.describe()
+    best = best_epoch(history) if status == "finished" else {}
     return {
         "study": record.get("study"), "profile": record.get("profile"), "study_title": record.get("study_title"),
         "study_question": record.get("study_question"), "run_id": record["run_id"],
-        "status": record["status"], "reason": record.get("reason", ""), "label": spec.label(),
+        "status": status, "reason": reason, "label": spec.label(), "variant": variant_label(spec),
         "key": cell_key(record["spec"]), "spec": record["spec"], "seed": spec.train.seed,
         "backend": spec.backend, "device": device, "precision": spec.precision,
-        "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled, "epochs": spec.train.epochs,
+        "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled,
+        "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size, "n_test": n_test,
         "top1": _pct(final.get("Top1-Acc")), "top5": _pct(final.get("Top5-Acc")),
-        "val_loss": final.get("Validation-Loss"), "step_ms": None if shared else timing.get("median_ms"),
-        "shared": shared,
+        "val_loss": final.get("Validation-Loss"), "best_top1": _pct(best.get(TOP1)), "best_top5": _pct(best.get(TOP5)),
+        "best_val_loss": best.get(VALIDATION_LOSS), "best_epoch": best["epoch"] + 1 if best else None,
+        "diverged": diverged, "history": history,
+        "step_ms": None if shared else timing.get("median_ms"), "shared": shared, "threads": env.get("threads"),
+        "step_stale": bool(is_stale(spec.backend, env.get("git_commit"))),
         "wall_s": record.get("wall_s"), "finished_at": record.get("finished_at"),
         "cpu_model": env.get("cpu_model"), "cpu_count": env.get("cpu_count"),
         "gpu": env.get("device_name") if device == "cuda" else None, "os": env.get("os"),

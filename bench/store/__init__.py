@@ -10,6 +10,7 @@
                            profile, study title and question of the run (iter_records joins them
                            into the record)
         train.log          the cell's own output, when the ablation runner launched it
+        tensorboard/       the per-epoch curves in TensorBoard's format (events.py)
 
 Every file is written by atomic.py (a kill at any instant leaves the old or the new version,
 never half of one); record.py is the schema of record.json. A record that does not parse (torn by a
@@ -29,7 +30,8 @@ from bench.environment import REPO
 from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401
 from bench.store.activity import Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
-from bench.store.record import STATUSES, record_problem, run_record, timing_of  # noqa: F401
+from bench.store.events import EVENTS, write_events  # noqa: F401
+from bench.store.record import COMPLETE, STATUSES, record_problem, run_record, timing_of  # noqa: F401
 from bench.errors import UserError
 
 DEFAULT_RESULTS = REPO / "results"
@@ -133,6 +135,19 @@ def scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
         records.append({**read_json(record_path), "study": None, "profile": None, **membership,
                         "run_dir": str(run_dir)})
     return records, problems
+
+
+def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every benchmark record under results/bench (a file holds one record or a list); unreadable
+    files are skipped (the benchmark rewrites its own on the next run)."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(((root or results_root()) / "bench").rglob("*.json")):
+        try:
+            data = read_json(path)
+        except TornRecord:
+            continue
+        rows.extend(data if isinstance(data, list) else [data])
+    return rows
 
 
 def iter_records(root: Path | None = None) -> list[dict[str, Any]]:

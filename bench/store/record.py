@@ -49,7 +49,9 @@ def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: 
     }
 
 
-STATUSES = ("finished", "failed", "nonfinite", "skipped", "unsupported")
+STATUSES = ("finished", "diverged", "failed", "nonfinite", "skipped", "unsupported")
+# the outcomes of a training that ran to its end: running it again reproduces them, so it never does
+COMPLETE = ("finished", "diverged")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "status": str, "reason": str, "run_id": str, "spec": dict, "environment": dict, "final": dict, "timing": dict,
     "epochs_done": int, "wall_s": (int, float), "history": list}
@@ -70,6 +72,6 @@ def record_problem(record: Any) -> str | None:
         return f"unknown status {record['status']!r}"
     if record["epochs_done"] != len(record["history"]):
         return f"epochs_done {record['epochs_done']} but {len(record['history'])} epochs of history"
-    if record["status"] == "finished" and (not record["history"] or set(METRIC_KEYS) - set(record["final"])):
+    if record["status"] in COMPLETE and (not record["history"] or set(METRIC_KEYS) - set(record["final"])):
         return "finished without history or final metrics"
     return None

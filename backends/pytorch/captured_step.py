@@ -1,0 +1,80 @@
+"""The whole PyTorch training step as one CUDA graph replay (runtime.cuda_graph, CUDA only).
+
+ResNet-20 at batch 128 is a few GFLOP: on a modern GPU the eager step's cost is its hundreds of
+kernel launches and the host work between them, not the arithmetic. Captured, a step is: one
+queued host-to-device copy of the (B, 4) batch plan into a static buffer, two fill kernels (the
+learning rate, alpha) and one graph launch that gathers and augments the batch from the
+GPU-resident uint8 images, runs forward and backward (fused estimators and noise module included),
+the optimizer update and the loss/accuracy accumulation. n lives in the estimators' own 0-d buffers
+(set_n fills them in place), so a new n needs no new graph.
+
+How (PyTorch's "whole network capture"): the first WARMUP steps of each mode (noise module on or
+off) run eagerly on a side stream, so that lazy initialisation (cuBLAS handles, cuDNN plans,
+Inductor's fused kernels) happens outside a capture; the next step of that mode is captured with
+the gradients set to None, so backward writes them into the graph's own memory, then replayed. The
+optimizer reads its learning rate from a 0-d device tensor (a Python float would be baked into the
+graph). The warm-up steps are real training steps: a run's sequence of updates is the same as
+eager's, and a test compares 50 steps of both (tests/test_torch_gpu.py).
+
+Not captured (`unavailable_reason`): fp16 (GradScaler's skip-step logic needs the host), a
+torch.compile'd model (its own graphs), CPUs.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+WARMUP = 3
+
+
+def unavailable_reason(device: str, precision: str, compiled: bool) -> str | None:
+    if device != "cuda":
+        return "CUDA graphs need a CUDA device"
+    if precision == "fp16":
+        return "fp16's GradScaler decides on the host whether to skip a step"
+    if compiled:
+        return "runtime.compile uses torch.compile's own graphs"
+    return None
+
+
+class CapturedStep:
+    """`step()` runs `body(noisy)` (gather, forward, backward, optimizer step, statistics: every
+    tensor it touches must live as long as this object) eagerly for the first WARMUP calls of each
+    mode, then as the replay of a graph captured once per mode."""
+
+    def __init__(self, body: Callable[[bool], None], zero_grad: Callable[[], None]):
+        self._body, self._zero_grad = body, zero_grad
+        self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+        self._eager_steps: dict[bool, int] = {False: 0, True: 0}
+        self._pool = torch.cuda.graph_pool_handle()  # both modes' graphs share one memory pool
+
+    def step(self, noisy: bool) -> None:
+        graph = self._graphs.get(noisy)
+        if graph is None and self._eager_steps[noisy] < WARMUP:
+            self._eager(noisy)
+            self._eager_steps[noisy] += 1
+            return
+        if graph is None:
+            graph = self._graphs[noisy] = self._capture(noisy)
+        graph.replay()
+
+    def _eager(self, noisy: bool) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self._zero_grad()
+            self._body(noisy)
+        torch.cuda.current_stream().wait_stream(side)
+
+    def _capture(self, noisy: bool) -> torch.cuda.CUDAGraph:
+        torch.cuda.synchronize()
+        self._zero_grad()  # gradients None: the captured backward allocates them in the graph's pool
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool):
+            self._body(noisy)
+        return graph  # captured, not run: step() replays it for this step
+
+    @property
+    def captured(self) -> list[bool]:
+        return sorted(self._graphs)

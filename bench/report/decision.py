@@ -1,0 +1,195 @@
+"""The first screen of the summary: for each study, profile, device and precision, one table that
+answers "which estimator, and what does it cost?", then sentences generated from it.
+
+A row is a variant; each backend gets final top-1 (mean ± sd over seeds, the number of seeds), the
+difference to the clipped STE of the same backend with its 95% interval (stats.py), and the step
+time relative to the clipped STE from the benchmark of the same device (step_cost.py). The paper's
+figure for the variant, where it reports one, stands in a column of its own.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.data.dataset import split_sizes
+from bench.report.aggregate import is_clipped_ste
+from bench.report.markdown import table
+from bench.report.references import paper_figure
+from bench.report.stats import METHOD, Difference, difference
+from bench.report.step_cost import StepCost, step_cost
+from bench.spec import build_spec
+
+UNRANKED = "one seed: unranked"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One variant in one backend."""
+
+    cell: pd.Series | None
+    diff: Difference | None  # against the clipped STE; None for STE itself or with < 2 seeds
+    cost: StepCost | None
+
+    @property
+    def seeds(self) -> int:
+        return 0 if self.cell is None else int(self.cell["seeds"])
+
+    @property
+    def top1(self) -> float:
+        return math.nan if self.cell is None else float(self.cell["top1_mean"])
+
+
+def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame) -> list[tuple[str, str]]:
+    """(title, markdown) per profile, device and precision of the cells in `agg` (one study's)."""
+    out = []
+    for (profile, device, precision), cells in agg.groupby(["profile", "device", "precision"], sort=True):
+        backends = list(dict.fromkeys(cells["backend"]))
+        entries = _entries(cells, backends, bench, device, precision)
+        if not entries:
+            continue
+        title = f"profile {profile}, {device}, {precision}"
+        body = [_budget(cells), "", _table(entries, backends), _legend(entries, backends), ""]
+        body += [f"- {line}" for line in _sentences(entries, backends)] + [""]
+        out.append((title, "\n".join(body)))
+    return out
+
+
+def _entries(cells: pd.DataFrame, backends: list[str], bench: pd.DataFrame, device: str,
+             precision: str) -> dict[str, dict[str, Entry]]:
+    """variant -> backend -> Entry, variants in the cells' order."""
+    entries: dict[str, dict[str, Entry]] = {}
+    for backend in backends:
+        mine = cells[cells["backend"] == backend]
+        ste = mine[is_clipped_ste(mine)]
+        base = ste.iloc[0] if len(ste) else None
+        for _, cell in mine.iterrows():
+            diff = None
+            if base is not None and cell["key"] != base["key"]:
+                diff = difference(base["seed_top1"], cell["seed_top1"])
+            cost = step_cost(bench, device, backend, precision, cell["spec"])
+            entries.setdefault(cell["variant"], {})[backend] = Entry(cell, diff, cost)
+    return entries
+
+
+def _budget(cells: pd.DataFrame) -> str:
+    spec = build_spec(cells.iloc[0]["spec"])
+    n_train, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
+    seeds = sorted({int(s) for c in cells["seed_top1"] for s in c})
+    text = (f"Budget: {spec.train.epochs} epoch(s) on {n_train:,} training images, batch {spec.train.batch_size}, "
+            f"tested on {n_test:,} test images; seeds {', '.join(map(str, seeds)) or '-'}.")
+    if spec.train.epochs < 400 or n_train < 50000:
+        text += (" A short budget: it compares the variants with each other, and its accuracies cannot be set "
+                 "against the paper's (400 epochs, all data).")
+    return text
+
+
+def _top1(entry: Entry | None) -> str:
+    if entry is None or entry.cell is None:
+        return "-"
+    cell = entry.cell
+    if cell["seeds"] == 0:
+        return cell["status"] or "-"
+    spread = f" ± {cell['top1_std']:.2f}" if cell["seeds"] >= 2 else ""
+    extra = f" · {cell['status'].split(', ', 1)[1]}" if ", " in cell["status"] else ""
+    return f"{cell['top1_mean']:.2f}{spread} (n={cell['seeds']}){extra}"
+
+
+def _delta(entry: Entry | None) -> str:
+    if entry is None or entry.cell is None or entry.seeds == 0:
+        return ""
+    if is_clipped_ste(entry.cell.to_frame().T).iloc[0]:
+        return "reference"
+    if entry.diff is None:
+        return UNRANKED if entry.seeds < 2 else "-"
+    mark = "resolved" if entry.diff.resolved else "not resolved"
+    return f"{entry.diff.describe()} ({mark})"
+
+
+def _cost(entry: Entry | None) -> str:
+    return "-" if entry is None or entry.cost is None else entry.cost.describe()
+
+
+def _table(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
+    header = ["variant"]
+    for backend in backends:
+        header += [f"{backend} top-1 %", f"{backend} Δ vs clipped STE", f"{backend} step × STE"]
+    header.append("paper top-1 %")
+    rows = []
+    for variant, by_backend in entries.items():
+        row = [variant]
+        for backend in backends:
+            entry = by_backend.get(backend)
+            row += [_top1(entry), _delta(entry), _cost(entry)]
+        figure = paper_figure(variant)
+        row.append("-" if figure is None else f"{figure[0]:.2f} ({figure[1]})")
+        rows.append(row)
+    return table(header, rows)
+
+
+def _legend(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
+    costs = [e.cost for by in entries.values() for e in by.values() if e.cost is not None]
+    text = ("Top-1: final epoch, mean ± sd over n seeds (all test images). Δ: percentage points against the "
+            f"clipped STE of the same backend, 95% interval. {METHOD}")
+    if costs:
+        batch = costs[0].batch
+        text += (f" Step × STE: the benchmark of this device (`fdabnn bench`, batch {batch}, one process, "
+                 "interleaved rounds); the n 9 -> 18 schedule is timed at n = 9 (the closed form costs the same at "
+                 "any n).")
+        if any(c.stale for c in costs):
+            text += " (stale): measured before the current kernel code of its backend; run `make bench-cpu` again."
+    else:
+        text += " Step × STE: no benchmark of this device yet (`make bench-cpu` / `make bench-gpu`)."
+    text += " Paper: Xu et al. 2021 at 400 epochs (see References), never mixed into our columns."
+    return text
+
+
+def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> list[str]:
+    lines = []
+    verdicts: dict[str, dict[str, int]] = {}  # variant -> backend -> +1 / -1 / 0 against STE
+    for backend in backends:
+        mine = {v: by[backend] for v, by in entries.items() if backend in by and by[backend].seeds > 0}
+        if not mine:
+            continue
+        if not any(is_clipped_ste(e.cell.to_frame().T).iloc[0] for e in mine.values()):
+            lines.append(f"{backend}: no clipped STE in this table, so nothing is compared with it.")
+            continue
+        if all(e.seeds < 2 for e in mine.values()):
+            lines.append(f"{backend}: one seed per cell, so nothing is ranked; run this study with SEEDS=0,1,2.")
+            continue
+        above, below, level = [], [], []
+        for variant, entry in mine.items():
+            if entry.diff is None:
+                continue
+            sign = (1 if entry.diff.mean > 0 else -1) if entry.diff.resolved else 0
+            verdicts.setdefault(variant, {})[backend] = sign
+            text = f"{variant} ({entry.diff.describe()})"
+            (above if sign > 0 else below if sign < 0 else level).append(text)
+        parts = [f"{backend}:"]
+        parts.append("resolved above clipped STE: " + (", ".join(above) if above else "none") + ";")
+        parts.append("resolved below: " + (", ".join(below) if below else "none") + ";")
+        parts.append("not resolved: " + (", ".join(level) if level else "none") + ".")
+        lines.append(" ".join(parts))
+        lines.append(_pick(backend, mine))
+    shared = [v for v, by in verdicts.items() if len(by) == len(backends) > 1]
+    agree = [v for v in shared if len(set(verdicts[v].values())) == 1 and next(iter(verdicts[v].values())) != 0]
+    disagree = [v for v in shared if len(set(verdicts[v].values())) > 1]
+    if agree:
+        lines.append("Both backends resolve the same direction for: " + ", ".join(agree) + ".")
+    if disagree:
+        lines.append("The backends disagree (resolved in one, not or the other way in the other) for: "
+                     + ", ".join(disagree) + ".")
+    return lines
+
+
+def _pick(backend: str, mine: dict[str, Entry]) -> str:
+    better = {v: e for v, e in mine.items() if e.diff is not None and e.diff.resolved and e.diff.mean > 0}
+    if better:
+        best = max(better, key=lambda v: better[v].top1)
+        cost = better[best].cost
+        cost_text = f", at {cost.describe()} the clipped STE's step time" if cost else ""
+        return (f"Pick for {backend} at this budget: {best} ({better[best].diff.describe()} over clipped STE"
+                f"{cost_text}).")
+    return (f"Pick for {backend} at this budget: no variant beats the clipped STE resolvably, so the cheapest "
+            "(clipped STE) is the pick here; a longer budget or more seeds may separate them.")
