@@ -92,7 +92,9 @@ def _top1(entry: Entry | None) -> str:
     if cell["seeds"] == 0:
         return cell["status"] or "-"
     spread = f" ± {cell['top1_std']:.2f}" if cell["seeds"] >= 2 else ""
-    extra = f" · {cell['status'].split(', ', 1)[1]}" if ", " in cell["status"] else ""
+    # the runs that are not in the mean (diverged, failed, ...), without the step-time notes
+    others = [part.split(" (")[0] for part in cell["status"].split(", ") if "finished" not in part]
+    extra = f" · {', '.join(others)}" if others else ""
     return f"{cell['top1_mean']:.2f}{spread} (n={cell['seeds']}){extra}"
 
 
@@ -177,9 +179,13 @@ def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> lis
     disagree = [v for v in shared if len(set(verdicts[v].values())) > 1]
     if agree:
         lines.append("Both backends resolve the same direction for: " + ", ".join(agree) + ".")
-    if disagree:
-        lines.append("The backends disagree (resolved in one, not or the other way in the other) for: "
-                     + ", ".join(disagree) + ".")
+    one_only = [f"{v} ({', '.join(b for b, s in verdicts[v].items() if s)})" for v in disagree
+                if 0 in verdicts[v].values()]
+    opposite = [v for v in disagree if v not in {o.split(" (")[0] for o in one_only}]
+    if one_only:
+        lines.append("Resolved in one backend only (the other's interval includes zero): " + ", ".join(one_only) + ".")
+    if opposite:
+        lines.append("The backends resolve opposite directions for: " + ", ".join(opposite) + ".")
     return lines
 
 
