@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
 from bench.report.plots import save_png
@@ -61,6 +62,7 @@ def _plot(rows: pd.DataFrame, title: str, path: Path) -> None:
         top.set_ylabel(f"{backend}: test top-1 (%)")
         loss.set_ylabel(f"{backend}: training loss")
         for ax in (top, loss):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
         top.legend(fontsize=7)
