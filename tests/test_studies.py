@@ -1,6 +1,9 @@
 """Study and profile files: expansion into cells, run directories, and one-line errors for bad files."""
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import re
 
 from pathlib import Path
@@ -110,7 +113,7 @@ def test_base_section_tables_are_read(tmp_path, profiles):
 
 def test_default_profile_on_cpu_is_quick(profiles):
     assert profiles.pick(None, "cpu").name == "quick"
-    with pytest.raises(UserError, match="profile 'huge': unknown; choose one of smoke, quick, paper"):
+    with pytest.raises(UserError, match="profile 'huge': unknown; choose one of smoke, quick, cpu, gpu, paper"):
         profiles.pick("huge", "cpu")
 
 
@@ -164,8 +167,8 @@ def test_estimate_from_constants_then_from_records(profiles):
     cells = expand(load_study("estimators"), profiles.profiles["quick"], ("torch",), "cpu")
     cost = profiles.costs["torch"]
     plan = estimate(cells, {}, profiles.costs, [])
-    # quick: 1000 images at batch 64 -> 15 steps of 0.25 s, 3 epochs, evaluation of 1000 images
-    per_epoch = 15 * cost.step_s_at_batch_128 * 64 / 128 + 1000 / 128 * cost.step_s_at_batch_128 / 3
+    # quick: 1000 images at batch 64 -> 15 steps of 0.25 s, 3 epochs, evaluation of all 10,000 images
+    per_epoch = 15 * cost.step_s_at_batch_128 * 64 / 128 + 10000 / 128 * cost.step_s_at_batch_128 / 3
     assert plan.seconds[cells[0].run_id] == pytest.approx(cost.startup_s + 3 * per_epoch)
     assert "constants" in plan.describe(cells)
     records = [{"profile": "quick", "spec": {"backend": "torch", "device": "cpu"}, "epochs_done": 2, "wall_s": w}
@@ -174,3 +177,20 @@ def test_estimate_from_constants_then_from_records(profiles):
     assert plan.seconds[cells[0].run_id] == pytest.approx(cost.startup_s + 2 * 10.0)  # 2 epochs left
     assert plan.seconds[cells[1].run_id] == pytest.approx(cost.startup_s + 3 * 10.0)
     assert "from 3 earlier records" in plan.describe(cells)
+
+
+def test_a_gpu_study_is_estimated_from_gpu_benchmarks_only(profiles):
+    cells = [c for c in expand(load_study("estimators"), profiles.profiles["gpu"], ("torch",), "cpu")]
+    cells = [replace(c, spec=c.spec.model_copy(update={"device": "cuda"})) for c in cells]
+    unknown = estimate(cells, {}, profiles.costs, [], [])
+    assert math.isnan(unknown.total_s) and "no GPU benchmark record" in unknown.describe(cells)
+    assert "unknown" in unknown.describe(cells)  # never the CPU constants
+    bench = [{"device": "cuda", "status": "ok", "case": label,
+              "group": {"backend": "torch", "precision": "bf16", "batch": 128, "compile": False, "cuda_graph": True},
+              "timing": {"median_ms": 3.0}, "eval": {"images_per_s": 50000.0}}
+             for label in ("ste", "ste-identity", "approx_sign", "fda-n9", "fda-n9+noise")]
+    known = estimate(cells, {}, profiles.costs, [], bench)
+    # gpu profile: 100 epochs of 390 steps at 3 ms, and 10,000 test images at 50,000 img/s an epoch
+    per_epoch = 390 * 0.003 + 10000 / 50000
+    assert known.seconds[cells[0].run_id] == pytest.approx(profiles.costs["torch"].startup_s + 100 * per_epoch)
+    assert "GPU benchmark" in known.describe(cells)
