@@ -17,11 +17,9 @@ from bench.data.dataset import split_sizes
 from bench.report.aggregate import is_clipped_ste
 from bench.report.markdown import table
 from bench.report.references import paper_figure
-from bench.report.stats import METHOD, Difference, difference
+from bench.report.stats import METHOD, UNRANKED, Difference, difference
 from bench.report.step_cost import StepCost, step_cost
 from bench.spec import build_spec
-
-UNRANKED = "one seed: unranked"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from bench.report.frame import cell_key
-from bench.report.stats import METHOD, difference
-
-UNRANKED = "one seed: unranked"
+from bench.report.stats import METHOD, UNRANKED, difference
 
 
 def _delta(a: pd.Series, b: pd.Series, paired: bool = True) -> str:

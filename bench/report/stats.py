@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
+UNRANKED = "one seed: unranked"  # what a comparison says when a side has fewer than two seeds
 METHOD = ("Differences are means over seeds with a 95% confidence interval: paired by seed (t over the common "
           "seeds: same initialisation and data order in both cells), else Welch's; resolved when the interval "
           "excludes zero. With one seed a cell is unranked, whatever the gap.")
