@@ -26,16 +26,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str:
+def git(*args: str) -> str | None:
+    """`git args` in the repository: its output, or None where git fails or is missing."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        # the code's state: measurements written into results/ do not make the code "dirty"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
-                               cwd=REPO, capture_output=True, text=True, timeout=5).stdout.strip()
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (sha or "unknown") + ("+dirty" if dirty else "")
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit() -> str:
+    # the code's state: measurements written into results/ do not make the code "dirty"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
+    return (git("rev-parse", "HEAD") or "unknown") + ("+dirty" if dirty else "")
 
 
 def describe(framework_versions: dict[str, str] | None = None) -> dict[str, Any]:

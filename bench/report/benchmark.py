@@ -25,7 +25,10 @@ UNFUSED = ["ste-unfused", "fda-n9-unfused"]  # runtime.fused_estimators = false
 def benchmark_frame(root: Path) -> pd.DataFrame:
     """Every results/bench/**/*.json (a record or a list of records), flattened to dotted columns."""
     rows = store.bench_records(root)
-    return pd.json_normalize(rows) if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.json_normalize(rows)
+    return frame.assign(mode=_modes(frame))
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -87,7 +90,7 @@ def _group_table(group: pd.DataFrame) -> str:
                   "input share", "eval img/s"], rows)
 
 
-def modes(frame: pd.DataFrame) -> pd.Series:
+def _modes(frame: pd.DataFrame) -> pd.Series:
     """Each record's step mode: eager, compiled or graph (bench/suite.py: step_mode)."""
     return frame.apply(lambda r: step_mode({"compile": r["group.compile"], "cuda_graph": r.get("group.cuda_graph")}),
                        axis=1)
@@ -95,7 +98,7 @@ def modes(frame: pd.DataFrame) -> pd.Series:
 
 def _hit(frame: pd.DataFrame, backend: str, precision: str, batch: int, mode: str, case: str) -> pd.DataFrame:
     return frame[(frame["group.backend"] == backend) & (frame["group.precision"] == precision)
-                 & (frame["group.batch"] == batch) & (modes(frame) == mode)
+                 & (frame["group.batch"] == batch) & (frame["mode"] == mode)
                  & (frame["case"] == case) & (frame["status"] == "ok")]
 
 

@@ -11,14 +11,12 @@ the ratio is shown unmarked with its commit in the benchmark file.
 """
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
 import pandas as pd
 
-from bench.environment import REPO
-from bench.report.benchmark import modes
+from bench.environment import git
 from bench.suite import bench_case
 
 # the files whose change invalidates a backend's step times: estimators, noise module, binary conv
@@ -39,18 +37,10 @@ class StepCost:
         return text + " (stale)" if self.stale else text
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 @lru_cache(maxsize=None)
 def kernel_commit(backend: str) -> str | None:
     """The last commit that changed `backend`'s kernel code, or None."""
-    return _git("log", "-1", "--format=%H", "--", *KERNEL_PATHS.get(backend, [])) or None
+    return git("log", "-1", "--format=%H", "--", *KERNEL_PATHS.get(backend, [])) or None
 
 
 @lru_cache(maxsize=None)
@@ -61,9 +51,9 @@ def is_stale(backend: str, commit: str | None) -> bool | None:
     if not commit or latest is None:
         return None
     base = commit.removesuffix("+dirty")
-    if _git("cat-file", "-e", f"{base}^{{commit}}") is None:
+    if git("cat-file", "-e", f"{base}^{{commit}}") is None:
         return None
-    return _git("merge-base", "--is-ancestor", latest, base) is None
+    return git("merge-base", "--is-ancestor", latest, base) is None
 
 
 def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, spec_tree: dict) -> StepCost | None:
@@ -74,7 +64,7 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
         return None
     group = bench[(bench["device"] == device) & (bench["group.backend"] == backend)
                   & (bench["group.precision"] == precision) & (bench["status"] == "ok")]
-    group = group[modes(group) == ("graph" if (modes(group) == "graph").any() else "eager")] if len(group) else group
+    group = group[group["mode"] == ("graph" if (group["mode"] == "graph").any() else "eager")]
     if group.empty:
         return None
     group = group[group["group.batch"] == group["group.batch"].max()]
