@@ -150,3 +150,14 @@ def test_one_compiled_kernel_serves_every_layer_width():
     for c_in in (32, 64):
         run(c_in)
     assert counters["stats"]["unique_graphs"] == compiled
+
+
+def test_a_compiled_model_inlines_the_fused_binarisation_in_one_graph():
+    """runtime.compile: the fused sign-with-noise kernels are looked up in a way dynamo can trace; a
+    graph break at every binary convolution would run the model as 37 graphs."""
+    model = BinaryResNet20(_spec(True))
+    x, alpha = torch.randn(2, 3, 32, 32), torch.tensor(0.1)
+    model(x, alpha)  # the kernels' first, eager-side call
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(model)(x, alpha)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons

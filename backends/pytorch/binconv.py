@@ -56,22 +56,20 @@ class BinConv2d(nn.Conv2d):
 
     def sign_weight(self, alpha: Tensor | None = None) -> Tensor:
         """b: ±1 weights (plus alpha * e_w in training), before the scale."""
-        b = self.sign_w(self.weight)
         if self._noisy(alpha):
             # e_w acts on each output channel's kernel: one column of C_in * 9 per output channel
-            b = self.noise_w.perturb(b, self.weight.flatten(1).unsqueeze(-1), alpha)
-        return b
+            return self.noise_w.binarize(self.sign_w, self.weight.flatten(1).unsqueeze(-1), alpha).view_as(self.weight)
+        return self.sign_w(self.weight)
 
     def binary_weight(self, alpha: Tensor | None = None) -> Tensor:
         """The effective weights b * s (what the layer computes with)."""
         return self.sign_weight(alpha) * self.scale()
 
     def binary_input(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
-        a = self.sign_a(x)
         if self._noisy(alpha):
             # e_a acts on each pixel's channel vector: the columns of x viewed as (B, C, H * W)
-            a = self.noise_a.perturb(a, x.flatten(2), alpha)
-        return a
+            return self.noise_a.binarize(self.sign_a, x.flatten(2), alpha).view_as(x)
+        return self.sign_a(x)
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
         y = F.conv2d(self.binary_input(x, alpha), self.sign_weight(alpha), None, self.stride, self.padding)

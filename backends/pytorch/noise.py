@@ -13,20 +13,26 @@ Both linears are bias-free and initialised N(0, 1/fan_in) (zero mean, unit outpu
 input variance); h: bench.architecture.noise_hidden_width.
 
 Fused (runtime.fused_estimators, like the estimators' backward in estimators/core.py): op by op,
-b + alpha * e(t) on an activation is a channels-last copy, two matmuls, sin, a scale, two adds and
-alpha's product, each reading or writing a tensor of the activation's size, and as many again in the
-backward; on a CPU that memory traffic, not the arithmetic, is the cost. `perturbed` is the same
-function through torch.compile, reading the vectors where they lie, as the columns of a (..., d, m)
-view (an NCHW activation viewed as (B, C, H*W), no copy): forward and backward become one Inductor
-kernel each, which reads the activation and b (or the gradient) a few times and writes once.
+sign_est(t) + alpha * e(t) on an activation is the sign, a channels-last copy, two matmuls, sin, a
+scale, two adds and alpha's product, each reading or writing a tensor of the activation's size; the
+backward as many again, plus the estimator's pseudo-gradient and autograd's sum of the two
+gradients of t. On a CPU that memory traffic, not the arithmetic, is the cost. `binarized` is the
+whole of it, the estimator's autograd Function included, through torch.compile, reading the vectors
+where they lie, as the columns of a (..., d, m) view (an NCHW activation viewed as (B, C, H*W), no
+copy): forward and backward become one Inductor kernel each (plus the linears' small weight
+gradients), which read t and the gradient once and write once. Compiling the sign and the noise
+apart kept half of that traffic: `make bench-cpu` times the difference (fda-n9+noise against STE).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from backends.pytorch.estimators.core import SignEstimator, compile_named
 from bench.architecture import noise_hidden_width
 
 
@@ -36,17 +42,33 @@ def _linear(w: Tensor, t: Tensor) -> Tensor:
     return (w[..., None] * t.unsqueeze(-3)).sum(-2)
 
 
-def perturbed(b: Tensor, t: Tensor, w1: Tensor, w2: Tensor, alpha: Tensor, sin_scale: float) -> Tensor:
-    """b + alpha * e(t), e over each column of t (vectors along dim -2), w1, w2: fc1's and fc2's
-    weights. In float32, rounded once to b's dtype, like the estimators' backward."""
+def binarized(sign: type[torch.autograd.Function], t: Tensor, n: Tensor, options: tuple[Any, ...], w1: Tensor,
+              w2: Tensor, alpha: Tensor, sin_scale: float) -> Tensor:
+    """sign_est(t) + alpha * e(t), e over each column of t (vectors along dim -2); sign: the
+    estimator's autograd Function with its n and options, w1, w2: fc1's and fc2's weights. e in
+    float32, the sum rounded once to t's dtype, like the estimators' backward."""
+    b = sign.apply(t, n, False, options)
     t = t.float()
     e = _linear(w2, torch.relu(_linear(w1, t))) + sin_scale * torch.sin(t)
     return (b + alpha * e).to(b.dtype)
 
 
-# compiled at the first call (see BackwardKernel), one variant per rank and dtype: dynamic=True, so
-# one serves every layer's widths and batch sizes
-_perturbed_fused = torch.compile(perturbed, dynamic=True)
+# the compiled `binarized` of each estimator, by name: a plain dict with string keys, which a
+# compiled whole model (runtime.compile) reads as a constant, where it would trace a cache's code
+# (or fail to compare autograd Function classes as keys)
+_FUSED: dict[str, Callable[..., Tensor]] = {}
+
+
+def _binarized_fused(sign: SignEstimator) -> Callable[..., Tensor]:
+    """`binarized` for sign's estimator, compiled at its first call (see core.compile_named); dynamic:
+    one variant per rank and dtype serves every layer's widths and batch sizes."""
+    if sign.name not in _FUSED:
+        function = sign.function
+
+        def fused(*args: Any) -> Tensor:
+            return binarized(function, *args)
+        _FUSED[sign.name] = compile_named(fused, f"{sign.name}_sign_with_noise")
+    return _FUSED[sign.name]
 
 
 class NoiseAdaptation(nn.Module):
@@ -63,17 +85,16 @@ class NoiseAdaptation(nn.Module):
     def forward(self, t: Tensor) -> Tensor:
         return self.fc2(torch.relu(self.fc1(t))) + self.sin_scale * torch.sin(t)
 
-    def perturb(self, b: Tensor, t: Tensor, alpha: Tensor) -> Tensor:
-        """b + alpha * e in b's shape, e over each column of t: (..., d, m), b's elements in that shape."""
-        columns = b.reshape(t.shape)
+    def binarize(self, sign: SignEstimator, t: Tensor, alpha: Tensor) -> Tensor:
+        """sign(t) + alpha * e in t's shape, e over each column of t: (..., d, m)."""
         if not self.fused:
-            return (columns + alpha * self(t.mT).mT).view_as(b)
+            return sign(t) + alpha * self(t.mT).mT
         # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a variant per
         # layer width. Autocast off: the kernel computes in float32 by construction, and a call inside
         # an autocast region then does not make a variant of its own.
         with torch.autocast(t.device.type, enabled=False):
-            out = _perturbed_fused(columns, t, self.fc1.weight[:], self.fc2.weight[:], alpha, self.sin_scale)
-        return out.view_as(b)
+            return _binarized_fused(sign)(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:],
+                                                   alpha, self.sin_scale)
 
     def extra_repr(self) -> str:
         return f"d={self.d}, hidden={self.hidden}, sin_scale={self.sin_scale}, fused={self.fused}"

@@ -42,6 +42,20 @@ def binary_sign(x: Tensor) -> Tensor:
     return (x >= 0).to(x.dtype) * 2 - 1
 
 
+def compile_named(function: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    """torch.compile(function, dynamic=True) under a code object named `name`.
+
+    dynamo keeps compiled variants per code object, at most 8 of them: a code object of its own per
+    estimator keeps one estimator's variants from evicting another's. torch.compile returns at once;
+    the kernel is generated at the first call (and cached on disk by Inductor, so later processes
+    load it in well under a second). Each dtype, rank, layout and option value is a variant of its
+    own; a training run needs one or two. dynamic=True: one variant serves every tensor shape. Not
+    fullgraph: past dynamo's limit a new variant runs op by op instead of raising."""
+    function.__code__ = function.__code__.replace(co_name=name)
+    function.__name__ = function.__qualname__ = name
+    return torch.compile(function, dynamic=True)
+
+
 class BackwardKernel(NamedTuple):
     """An estimator's backward, (grad_output, x, n, *options) -> grad_input: op by op or compiled."""
 
@@ -53,15 +67,7 @@ class BackwardKernel(NamedTuple):
         def backward(grad_output: Tensor, x: Tensor, n: Tensor, *options: Any) -> Tensor:
             return (grad_output.float() * pseudo_grad(x.float(), n, *options)).to(x.dtype)
 
-        # dynamo keeps compiled variants per code object, at most 8 of them: a code object of its
-        # own per estimator keeps one estimator's variants from evicting another's
-        backward.__code__ = backward.__code__.replace(co_name=f"{name}_backward")
-        backward.__name__ = backward.__qualname__ = f"{name}_backward"
-        # torch.compile returns at once; the kernel is generated at the first call (and cached on
-        # disk by Inductor, so later processes load it in well under a second). Each dtype, rank,
-        # layout and option value is a variant of its own; a training run needs one or two. Not
-        # fullgraph: past dynamo's limit a new variant runs op by op instead of raising.
-        return cls(backward, torch.compile(backward, dynamic=True))
+        return cls(backward, compile_named(backward, f"{name}_backward"))
 
     def __call__(self, fused: bool, grad_output: Tensor, x: Tensor, n: Tensor, *options: Any) -> Tensor:
         if not fused:
