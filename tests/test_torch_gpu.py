@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from backends.pytorch.augment import augment_batch, normalization_table, normalize  # noqa: E402
 from backends.pytorch.backend import CudaEventClock, TorchBackend  # noqa: E402
-from backends.pytorch.captured_step import WARMUP  # noqa: E402
+from backends.pytorch.captured_step import EVAL_WARMUP, WARMUP  # noqa: E402
 from bench.data.augment import augment_numpy, normalize_numpy, batch_plan, plan_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.spec import EstimatorSpec, NoiseSpec, RuntimeSpec, Spec, TrainSpec  # noqa: E402
@@ -155,3 +155,34 @@ def test_captured_step_learns_real_images(cifar10):
         first, last = first or loss, loss
     assert last < first - 0.3, (first, last)
     assert backend.evaluate()["Top1-Acc"] > 0.30
+
+
+def test_captured_evaluation_equals_eager_and_follows_the_weights():
+    """The evaluation replays one graph for the whole test set (after EVAL_WARMUP eager ones); it
+    reads the live parameters and BatchNorm statistics: after more training, and after a checkpoint's
+    weights are loaded in place, it equals an eager evaluation of the same weights."""
+    captured = _backend(deterministic=True, n=9)
+    eager = _backend(cuda_graph=False, deterministic=True, n=9)
+
+    def assert_same() -> None:
+        eager.load_state_numpy(captured.state_numpy())
+        expected, got = eager.evaluate(), captured.evaluate()
+        assert got.keys() == expected.keys()
+        for name, value in expected.items():
+            np.testing.assert_allclose(got[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+
+    _steps(captured, 0, 9, count=WARMUP + 1)
+    for epoch in range(EVAL_WARMUP + 2):  # eager, then the capture's first replay, then a replay
+        assert_same()
+        _steps(captured, epoch + 1, 9, count=2)
+    assert captured._captured_eval.captured == [False]
+    trained = captured.state_numpy()
+    fresh = _backend(deterministic=True, n=9)
+    for _ in range(EVAL_WARMUP + 1):
+        before = fresh.evaluate()
+    fresh.load_state_numpy(trained)  # copied in place: the graph sees the loaded weights
+    eager.load_state_numpy(trained)
+    after, expected = fresh.evaluate(), eager.evaluate()
+    assert after != before
+    np.testing.assert_allclose(after["Validation-Loss"], expected["Validation-Loss"], rtol=1e-6)
+    assert after["Top1-Acc"] == expected["Top1-Acc"]

@@ -16,6 +16,10 @@ optimizer reads its learning rate from a 0-d device tensor (a Python float would
 graph). The warm-up steps are real training steps: a run's sequence of updates is the same as
 eager's, and a test compares 50 steps of both (tests/test_torch_gpu.py).
 
+Evaluation likewise, one graph for the whole test set (EVAL_WARMUP eager evaluation first): it
+reads the parameters and BatchNorm statistics where the optimizer and a checkpoint load update them
+in place, and the GPU-resident test images, so set_data drops it.
+
 Not captured (`unavailable_reason`): fp16 (GradScaler's skip-step logic needs the host), a
 torch.compile'd model (its own graphs), CPUs.
 """
@@ -26,6 +30,7 @@ from collections.abc import Callable
 import torch
 
 WARMUP = 3
+EVAL_WARMUP = 1  # cuDNN's plans; the eval forward has no compiled kernels to warm
 
 
 def unavailable_reason(device: str, precision: str, compiled: bool) -> str | None:
@@ -40,18 +45,20 @@ def unavailable_reason(device: str, precision: str, compiled: bool) -> str | Non
 
 class CapturedStep:
     """`step()` runs `body(noisy)` (gather, forward, backward, optimizer step, statistics: every
-    tensor it touches must live as long as this object) eagerly for the first WARMUP calls of each
-    mode, then as the replay of a graph captured once per mode."""
+    tensor it touches must live as long as this object) eagerly for the first `warmup` calls of each
+    mode, then as the replay of a graph captured once per mode. The evaluation is one too: its body
+    (the whole test set, a batch after another, into static sums) has one mode and nothing to zero."""
 
-    def __init__(self, body: Callable[[bool], None], zero_grad: Callable[[], None]):
-        self._body, self._zero_grad = body, zero_grad
+    def __init__(self, body: Callable[[bool], None], zero_grad: Callable[[], None] = lambda: None,
+                 warmup: int = WARMUP):
+        self._body, self._zero_grad, self._warmup = body, zero_grad, warmup
         self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self._eager_steps: dict[bool, int] = {False: 0, True: 0}
         self._pool = torch.cuda.graph_pool_handle()  # both modes' graphs share one memory pool
 
-    def step(self, noisy: bool) -> None:
+    def step(self, noisy: bool = False) -> None:
         graph = self._graphs.get(noisy)
-        if graph is None and self._eager_steps[noisy] < WARMUP:
+        if graph is None and self._eager_steps[noisy] < self._warmup:
             self._eager(noisy)
             self._eager_steps[noisy] += 1
             return
