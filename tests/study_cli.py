@@ -22,9 +22,15 @@ NEEDS_DATA_AND_TORCH = [
 ]
 
 
+# The runner's and executors' tests are about cells' lives (resume, retries, isolation), not their
+# kernels: the op-by-op backward spares each cell's process the seconds of compiling the fused one
+# (its cells are labelled "-unfused"; the kernels have tests of their own).
+BASE = "[base]\nruntime.fused_estimators = false\n"
+
+
 def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]') -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{grid}')
+    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{BASE}{grid}')
     return path
 
 

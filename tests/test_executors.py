@@ -129,10 +129,10 @@ def test_a_cell_that_always_fails_is_recorded_failed_after_its_retries(tmp_path)
     done = ablate(study(tmp_path, GRID), results, "--jobs", "2", "--retries", "2", fault="approx_sign:crash")
     assert done.returncode == 1, done.stdout + done.stderr
     by_label = {r["label"]: r for r in store.iter_records(results)}
-    assert by_label["torch-approx_sign-fp32"]["status"] == "failed"
-    assert "injected crash" in by_label["torch-approx_sign-fp32"]["reason"]
-    assert launches(Path(by_label["torch-approx_sign-fp32"]["run_dir"])) == 3  # the attempt and 2 retries
-    assert {by_label[k]["status"] for k in ("torch-ste-fp32", "torch-fda-n1-fp32")} == {"finished"}
+    assert by_label["torch-approx_sign-unfused-fp32"]["status"] == "failed"
+    assert "injected crash" in by_label["torch-approx_sign-unfused-fp32"]["reason"]
+    assert launches(Path(by_label["torch-approx_sign-unfused-fp32"]["run_dir"])) == 3  # the attempt and 2 retries
+    assert {by_label[k]["status"] for k in ("torch-ste-unfused-fp32", "torch-fda-n1-unfused-fp32")} == {"finished"}
 
 
 def test_dry_run_tells_the_plan_and_runs_nothing(tmp_path):

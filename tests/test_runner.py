@@ -76,18 +76,19 @@ def test_failing_cells_are_recorded_and_the_grid_goes_on(tmp_path):
     run = ablate(path, results, fault="approx_sign:crash,fda-n1-:nonfinite,fda-n2-:segfault")
     assert run.returncode == 1, run.stdout + run.stderr
     by_label = {r["label"]: r for r in records(results).values()}
-    assert set(by_label) == {"torch-ste-fp32", "torch-approx_sign-fp32", "torch-fda-n1-fp32", "torch-fda-n2-fp32"}
-    assert by_label["torch-ste-fp32"]["status"] == "finished"
-    assert by_label["torch-approx_sign-fp32"]["status"] == "failed"
-    assert "injected crash" in by_label["torch-approx_sign-fp32"]["reason"]
-    assert by_label["torch-fda-n1-fp32"]["status"] == "nonfinite"
+    assert set(by_label) == {"torch-ste-unfused-fp32", "torch-approx_sign-unfused-fp32", "torch-fda-n1-unfused-fp32", "torch-fda-n2-unfused-fp32"}
+    assert by_label["torch-ste-unfused-fp32"]["status"] == "finished"
+    assert by_label["torch-approx_sign-unfused-fp32"]["status"] == "failed"
+    assert "injected crash" in by_label["torch-approx_sign-unfused-fp32"]["reason"]
+    assert by_label["torch-fda-n1-unfused-fp32"]["status"] == "nonfinite"
     # the segfaulting child wrote nothing: the runner wrote its record, in the same schema
-    segfault = by_label["torch-fda-n2-fp32"]
+    segfault = by_label["torch-fda-n2-unfused-fp32"]
     assert segfault["status"] == "failed" and segfault["reason"].startswith("killed by SIGSEGV")
-    assert set(segfault) == set(by_label["torch-ste-fp32"])
+    assert set(segfault) == set(by_label["torch-ste-unfused-fp32"])
     assert "did not finish" in run.stdout
 
 
+@pytest.mark.slow  # a torn record is among the torn files of test_torn_store_files_are_named_by_summary_and_recovered_by_ablate
 def test_torn_record_is_detected_and_its_cell_rerun(tmp_path):
     path = study(tmp_path, '[[grid]]\nestimator.name = ["ste"]\n')
     results = tmp_path / "results"

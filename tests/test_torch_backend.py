@@ -147,7 +147,8 @@ TRAIN_PER_CLASS, TEST_PER_CLASS, BATCH = 100, 50, 50
 
 
 @pytest.mark.parametrize(("estimator", "noise", "epochs", "threshold"), [
-    (EstimatorSpec(name="ste", clip=1.0), False, 10, 0.22),
+    # STE's learning is also shown by the MindSpore twin and the studies: slow, for make test's 15 minutes
+    pytest.param(EstimatorSpec(name="ste", clip=1.0), False, 10, 0.22, marks=pytest.mark.slow),
     (EstimatorSpec(name="fda", n=9), True, 8, 0.22),
 ], ids=["ste", "fda-n9+noise"])
 def test_short_training_beats_chance_on_held_out_images(cifar10, estimator, noise, epochs, threshold):
