@@ -88,7 +88,7 @@ def test_failing_cells_are_recorded_and_the_grid_goes_on(tmp_path):
     assert "did not finish" in run.stdout
 
 
-@pytest.mark.slow  # a torn record is among the torn files of test_torn_store_files_are_named_by_summary_and_recovered_by_ablate
+@pytest.mark.slow  # its torn record is one of test_torn_store_files_are_named_by_summary_..._by_ablate
 def test_torn_record_is_detected_and_its_cell_rerun(tmp_path):
     path = study(tmp_path, '[[grid]]\nestimator.name = ["ste"]\n')
     results = tmp_path / "results"
