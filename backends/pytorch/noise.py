@@ -92,9 +92,14 @@ class NoiseAdaptation(nn.Module):
         # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a variant per
         # layer width. Autocast off: the kernel computes in float32 by construction, and a call inside
         # an autocast region then does not make a variant of its own.
+        # Inside a compiled model (runtime.compile) the function itself is traced into the model's
+        # graph: its compiled wrapper's dynamic shapes there make Inductor fail to order strides.
         with torch.autocast(t.device.type, enabled=False):
-            return _binarized_fused(sign)(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:],
-                                                   alpha, self.sin_scale)
+            if torch.compiler.is_compiling():
+                return binarized(sign.function, t, sign.n, sign.options, self.fc1.weight, self.fc2.weight, alpha,
+                                 self.sin_scale)
+            return _binarized_fused(sign)(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:], alpha,
+                                          self.sin_scale)
 
     def extra_repr(self) -> str:
         return f"d={self.d}, hidden={self.hidden}, sin_scale={self.sin_scale}, fused={self.fused}"
