@@ -204,8 +204,10 @@ def step_time_section(bench: pd.DataFrame) -> str:
              "built in one process and timed in interleaved rounds after untimed warm-up steps, so × STE is a ratio "
              "measured in the same run; step boundaries are CUDA events on GPU and device-synchronised host clocks "
              "on CPU; medians, with p10–p90. First step: the first step of the process (compilation included). "
-             "Input share: the gather + augment alone, relative to the step. Eval img/s: one evaluation per group "
-             "(every estimator runs the same binary forward in eval mode).", "",
+             "Input share: the gather + augment alone, relative to the step. Eval img/s: one measurement per group, "
+             "the median of whole evaluations after untimed ones (EVAL_TIMED, EVAL_WARMUP in bench/benchmark.py; "
+             "every estimator runs the same binary forward in eval mode; a CUDA-graph evaluation is captured in "
+             "the untimed ones).", "",
              f"Reference, not ours: the model zoo reports {MODEL_ZOO_STEP_S} s/step (350 min of training) for "
              "FDA-BNN on an unnamed GPU with MindSpore 1.3, batch 128.", ""]
     if not (bench["device"] == "cuda").any():
