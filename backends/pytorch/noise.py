@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import torch
@@ -53,22 +54,14 @@ def binarized(sign: type[torch.autograd.Function], t: Tensor, n: Tensor, options
     return (b + alpha * e).to(b.dtype)
 
 
-# the compiled `binarized` of each estimator, by name: a plain dict with string keys, which a
-# compiled whole model (runtime.compile) reads as a constant, where it would trace a cache's code
-# (or fail to compare autograd Function classes as keys)
-_FUSED: dict[str, Callable[..., Tensor]] = {}
-
-
-def _binarized_fused(sign: SignEstimator) -> Callable[..., Tensor]:
-    """`binarized` for sign's estimator, compiled at its first call (see core.compile_named); dynamic:
-    one variant per rank and dtype serves every layer's widths and batch sizes."""
-    if sign.name not in _FUSED:
-        function = sign.function
-
-        def fused(*args: Any) -> Tensor:
-            return binarized(function, *args)
-        _FUSED[sign.name] = compile_named(fused, f"{sign.name}_sign_with_noise")
-    return _FUSED[sign.name]
+@cache
+def _binarized_fused(sign: type[torch.autograd.Function]) -> Callable[..., Tensor]:
+    """`binarized` for one estimator's Function, compiled at its first call (see core.compile_named);
+    dynamic: one variant per rank and dtype serves every layer's widths and batch sizes. Called
+    eagerly only: a compiled model traces `binarized` itself (NoiseAdaptation.binarize)."""
+    def fused(*args: Any) -> Tensor:
+        return binarized(sign, *args)
+    return compile_named(fused, f"{sign.__name__}_with_noise")
 
 
 class NoiseAdaptation(nn.Module):
@@ -89,17 +82,18 @@ class NoiseAdaptation(nn.Module):
         """sign(t) + alpha * e in t's shape, e over each column of t: (..., d, m)."""
         if not self.fused:
             return sign(t) + alpha * self(t.mT).mT
-        # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a variant per
-        # layer width. Autocast off: the kernel computes in float32 by construction, and a call inside
-        # an autocast region then does not make a variant of its own.
-        # Inside a compiled model (runtime.compile) the function itself is traced into the model's
-        # graph: its compiled wrapper's dynamic shapes there make Inductor fail to order strides.
+        # Autocast off: the kernel computes in float32 by construction, and a call inside an autocast
+        # region then does not make a variant of its own.
         with torch.autocast(t.device.type, enabled=False):
             if torch.compiler.is_compiling():
+                # runtime.compile: traced into the model's graph as it is; the compiled wrapper's
+                # dynamic shapes there made Inductor fail to order strides
                 return binarized(sign.function, t, sign.n, sign.options, self.fc1.weight, self.fc2.weight, alpha,
                                  self.sin_scale)
-            return _binarized_fused(sign)(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:], alpha,
-                                          self.sin_scale)
+            # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a
+            # variant per layer width
+            fused = _binarized_fused(sign.function)
+            return fused(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:], alpha, self.sin_scale)
 
     def extra_repr(self) -> str:
         return f"d={self.d}, hidden={self.hidden}, sin_scale={self.sin_scale}, fused={self.fused}"
