@@ -28,9 +28,9 @@ NEEDS_DATA_AND_TORCH = [
 BASE = "[base]\nruntime.fused_estimators = false\n"
 
 
-def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]') -> Path:
+def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]', base: str = BASE) -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{BASE}{grid}')
+    path.write_text(f'title = "Tiny"\nquestion = "Does the runner hold?"\n{backends_line}\n{base}{grid}')
     return path
 
 

@@ -22,6 +22,8 @@ from bench.environment import REPO
 pytestmark = NEEDS_DATA_AND_TORCH
 
 GRID = '[[grid]]\nestimator.name = ["ste", "approx_sign"]\n[[grid]]\nestimator.n = [1]\n'
+# the fused backward (no BASE): its cells train long enough for two slots' timings to overlap
+FUSED = ""
 TIMEOUT_S = 900
 
 
@@ -54,13 +56,13 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, dict]]:
     tmp = tmp_path_factory.mktemp("serial")
-    done = ablate(study(tmp, GRID), tmp / "results")
+    done = ablate(study(tmp, GRID, base=FUSED), tmp / "results")
     assert done.returncode == 0, done.stdout + done.stderr
     return outcome(tmp / "results")
 
 
 def test_two_local_slots_leave_the_serial_records(serial, tmp_path):
-    done = ablate(study(tmp_path, GRID), tmp_path / "results", "--jobs", "2")
+    done = ablate(study(tmp_path, GRID, base=FUSED), tmp_path / "results", "--jobs", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "executor local: 2 cell(s) at once on the CPU" in done.stdout
     assert outcome(tmp_path / "results") == serial  # the same cells, finished, bit-identical metrics
@@ -70,7 +72,7 @@ def test_two_local_slots_leave_the_serial_records(serial, tmp_path):
 
 
 def test_a_ray_cluster_leaves_the_serial_records(serial, ray_address, tmp_path):
-    done = ablate(study(tmp_path, GRID), tmp_path / "results", "--executor", "ray", "--address", ray_address)
+    done = ablate(study(tmp_path, GRID, base=FUSED), tmp_path / "results", "--executor", "ray", "--address", ray_address)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "executor ray: 1 node(s), 2 CPU(s), 0 GPU(s)" in done.stdout
     got = outcome(tmp_path / "results")
