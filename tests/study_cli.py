@@ -24,7 +24,8 @@ NEEDS_DATA_AND_TORCH = [
 
 # The runner's and executors' tests are about cells' lives (resume, retries, isolation), not their
 # kernels: the op-by-op backward spares each cell's process the seconds of compiling the fused one
-# (its cells are labelled "-unfused"; the kernels have tests of their own).
+# (its cells are labelled "-unfused"; the kernels have tests of their own). base="" keeps the fused
+# backward where cells must last long enough to overlap (test_executors' serial comparisons).
 BASE = "[base]\nruntime.fused_estimators = false\n"
 
 
