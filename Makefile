@@ -29,13 +29,20 @@ BENCH_PY := $(if $(wildcard $(PY)),$(PY),python3)
 RESULTS := $(or $(FDABNN_RESULTS),results)
 MICRO_TAG ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 
-# The GPU machine has its own torch but not every package this suite needs (pydantic): `make
-# gpu-wheels` here fetches them as cp312 wheels into the git-ignored .whl/, and gpu-check installs
-# them into /tmp/site there. `make gpu-data` copies the developers' CIFAR-10 archive into .data/.
-GPU_WHEELS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
-GPU_SITE := /tmp/site
+# The GPU machine (python3 3.12, its own torch; no pydantic, PyYAML, Ray or MindSpore; no network)
+# runs `python3 -m bench.gpu_check --out DIR` (README, "On a GPU"). Prepare it here: `make
+# gpu-wheels` fetches what it lacks into the git-ignored .whl/, as wheels for Python 3.12 (that
+# machine) and 3.11 (the rehearsal); the check unpacks the ones that fit its Python. `make gpu-data`
+# copies the developers' CIFAR-10 archive into .data/. Carry both.
+GPU_WHEELS := pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 pyyaml==6.0.3
+# The rehearsal: that machine's package set in a venv of its own (no pydantic, PyYAML, Ray or
+# MindSpore), numpy 2, on this CPU. Python 3.11 and torch 2.13.0: the CPU build of torch on this
+# disk is for 3.11, and PyPI's torch 2.11 for 3.12 is the multi-GB CUDA build.
+REHEARSAL_VENV := .venv-gpu-rehearsal
+REHEARSAL_PACKAGES := torch==2.13.0 "numpy>=2,<3" pandas rich scipy matplotlib tensorboard pytest pytest-benchmark
+REHEARSAL_OUT ?= .gpu-rehearsal
 
-.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro gpu-check gpu-wheels gpu-data \
+.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro gpu-wheels gpu-data gpu-rehearsal \
 	$(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
@@ -47,7 +54,7 @@ help:
 	@echo "make bench-cpu  train-step time and eval throughput of every estimator on this CPU (both backends)"
 	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"
 	@echo "make bench-micro  estimator forward+backward micro-benchmarks (pytest-benchmark JSON in results/micro/)"
-	@echo "make gpu-check  on a GPU machine: GPU tests, core bench-gpu groups, a 15-epoch training (<= 8 min)"
+	@echo "make gpu-rehearsal  the GPU check on this CPU in the GPU machine's package set (README: On a GPU)"
 
 setup: $(VENV)/.installed
 
@@ -86,15 +93,17 @@ bench-micro: setup
 
 gpu-wheels:
 	mkdir -p .whl
-	python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-		-d .whl $(GPU_WHEELS)
+	for version in 3.12 3.11; do python3 -m pip download -q --no-deps --only-binary=:all: --python-version $$version \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS) || exit 1; done
 
 gpu-data:
 	mkdir -p .data
 	cp $(SHARED_DATA)/cifar10-jpeg.tar.gz .data/
 
-gpu-check:
-	$(if $(wildcard .whl/*.whl),python3 -m pip install -q --no-index --no-deps --no-compile --upgrade \
-		--target $(GPU_SITE) .whl/*.whl &&) \
-	PYTHONPATH=$(GPU_SITE):$$PYTHONPATH $(BENCH_PY) -m bench.gpu_check
+gpu-rehearsal: gpu-wheels gpu-data
+	test -x $(REHEARSAL_VENV)/bin/python || python3 -m venv $(REHEARSAL_VENV)
+	$(REHEARSAL_VENV)/bin/python -m pip install -q $(REHEARSAL_PACKAGES)
+	rm -rf $(REHEARSAL_OUT)
+	CIFAR10_ROOT= $(REHEARSAL_VENV)/bin/python -m bench.gpu_check --rehearse --out $(REHEARSAL_OUT); \
+		status=$$?; cat $(REHEARSAL_OUT)/verdict.txt; test $$status -le 1

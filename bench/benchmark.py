@@ -61,20 +61,31 @@ def out_dir(suite: Suite, root: Path | None = None) -> Path:
     return (root or store.results_root()) / "bench" / suite.name
 
 
-def _record_path(directory: Path, group: Group, label: str) -> Path:
-    return directory / group.id / f"{label}.json"
+def _record_path(directory: Path, group: Group, label: str, cuda_graph: bool | None = None) -> Path:
+    return directory / group_id(group.key(cuda_graph)) / f"{label}.json"
+
+
+def _cases(group: Group) -> list[tuple[str, bool]]:
+    """(label, cuda_graph) of every case of the group, in the order they are timed in a round."""
+    return [(label, graph) for label in group.estimators for graph in group.step_modes()]
+
+
+def _case_name(group: Group, label: str, graph: bool) -> str:
+    return f"{label} (eager)" if group.eager_beside and not graph else label
 
 
 # ---- worker: one group in this process --------------------------------------------------------
 
 def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> None:
-    labels = group.estimators
-    specs = {label: suite.case_spec(group, label) for label in labels}
-    common = {"suite": suite.name, "group": group.key(), "device": suite.device}
+    cases_of = {_case_name(group, label, graph): (label, graph) for label, graph in _cases(group)}
+    labels = list(cases_of)
+    specs = {name: suite.case_spec(group, label, graph) for name, (label, graph) in cases_of.items()}
 
-    def write(label: str, record: dict[str, Any]) -> None:
-        store.atomic_write_json(_record_path(directory, group, label),
-                                {**common, "case": label, "spec": specs[label].to_dict(), **record,
+    def write(name: str, record: dict[str, Any]) -> None:
+        label, graph = cases_of[name]
+        store.atomic_write_json(_record_path(directory, group, label, graph),
+                                {"suite": suite.name, "group": group.key(graph), "device": suite.device,
+                                 "case": label, "spec": specs[name].to_dict(), **record,
                                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
     try:
@@ -115,8 +126,11 @@ def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> 
                                    f"steps at lr {backend.spec.optim.lr}: no step time reported")
                 console.print(f"  [yellow]{label}: diverged[/] ({diverged[label]})")
 
-    eval_stats = _eval_throughput(next(iter(cases.values())), len(data.test_y))
+    # once per step mode (a captured group evaluates as one graph replay, its eager cases eagerly)
+    first_of_mode = {cases_of[name][1]: backend for name, backend in reversed(cases.items())}
+    eval_of_mode = {graph: _eval_throughput(backend, len(data.test_y)) for graph, backend in first_of_mode.items()}
     for label, backend in cases.items():
+        eval_stats = eval_of_mode[cases_of[label][1]]
         if label in diverged:
             write(label, {"status": "diverged", "reason": diverged[label], "environment": environment})
             continue
@@ -195,41 +209,46 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
     groups = [g for g in suite.groups if not backends_filter or g.backend in backends_filter]
     start, failures = time.perf_counter(), 0
     for i, group in enumerate(groups, 1):
-        done = [_existing_status(directory, group, label) for label in group.estimators]
+        done = [_existing_status(directory, group, label, graph) for label, graph in _cases(group)]
         if not fresh and all(status in ("ok", "unsupported", "diverged") for status in done):
             console.print(f"[{i}/{len(groups)}] {group.id}: measured already (--fresh to measure again)")
             continue
         reason = backends.unavailable_reason(group.backend)
-        if reason or time.perf_counter() - start > budget:
-            why = reason or f"time budget of {budget:.0f} s spent before this group started"
-            for label in group.estimators:
-                _write_outcome(directory, suite, group, label, "skipped", why)
-            console.print(f"[{i}/{len(groups)}] {group.id}: [yellow]skipped[/]: {why}")
+        left, expected = budget - (time.perf_counter() - start), group.estimate_s(suite.estimate)
+        if reason or expected > left:
+            # a group is never started to be killed part way: it would leave nothing
+            why = reason or (f"expected to take ~{expected:.0f} s (the estimate of {suite.path.name}), "
+                             f"{max(left, 0):.0f} s left of the {budget:.0f} s budget")
+            for label, graph in _cases(group):
+                _write_outcome(directory, suite, group, label, "skipped", why, graph)
+            console.print(f"[{i}/{len(groups)}] {group.id}: [yellow]not started[/]: {why}")
             continue
-        console.rule(f"[{i}/{len(groups)}] {group.id} ({len(group.estimators)} cases)")
+        console.rule(f"[{i}/{len(groups)}] {group.id} ({len(_cases(group))} cases, ~{expected:.0f} s expected)")
         end = run_child("bench.benchmark", ["--suite", str(suite.path), "--group", group.id,
                                             "--directory", str(directory)])
         if not end.ok:
             failures += 1
-            for label in group.estimators:
-                if _existing_status(directory, group, label) is None:
-                    _write_outcome(directory, suite, group, label, "failed", f"group process: {end.reason()}")
+            for label, graph in _cases(group):
+                if _existing_status(directory, group, label, graph) is None:
+                    _write_outcome(directory, suite, group, label, "failed", f"group process: {end.reason()}",
+                                   graph)
     for table in results_tables(directory):
         console.print(table)
     console.print(f"records: {directory}  ({time.perf_counter() - start:.0f} s)")
     return 1 if failures else 0
 
 
-def _write_outcome(directory: Path, suite: Suite, group: Group, label: str, status: str, reason: str) -> None:
+def _write_outcome(directory: Path, suite: Suite, group: Group, label: str, status: str, reason: str,
+                   cuda_graph: bool | None = None) -> None:
     """The record of a case that was not measured, and why."""
-    store.atomic_write_json(_record_path(directory, group, label), {
-        "suite": suite.name, "group": group.key(), "case": label, "device": suite.device, "status": status,
-        "reason": reason})
+    store.atomic_write_json(_record_path(directory, group, label, cuda_graph), {
+        "suite": suite.name, "group": group.key(cuda_graph), "case": label, "device": suite.device,
+        "status": status, "reason": reason})
 
 
-def _existing_status(directory: Path, group: Group, label: str) -> str | None:
+def _existing_status(directory: Path, group: Group, label: str, cuda_graph: bool | None = None) -> str | None:
     try:
-        record = store.read_json(_record_path(directory, group, label))
+        record = store.read_json(_record_path(directory, group, label, cuda_graph))
     except store.TornRecord:
         return None
     return record.get("status") if isinstance(record, dict) else None

@@ -152,12 +152,20 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
                        description="Read every run record under results/runs/ (FDABNN_RESULTS to change), "
                                    "aggregate over seeds and write results/summary.md, one CSV per study and PNG "
                                    "plots next to them.")
+    p.add_argument("--import", dest="imports", type=Path, action="append", default=[], metavar="ARCHIVE",
+                   help="first fold in the records of a GPU check's archive (gpu-check.tar.gz; repeatable)")
+    p.add_argument("--allow-rehearsal", action="store_true", help=argparse.SUPPRESS)  # tests fold rehearsals
     p.set_defaults(func=_cmd_summary)
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    from bench import store
+    from bench.gpu_check.archive import fold
     from bench.report import write_summary
 
+    for archive in args.imports:
+        for line in fold(archive, store.results_root(), args.allow_rehearsal):
+            print(line)
     for path in write_summary():
         print(path)
     return 0

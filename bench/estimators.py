@@ -96,6 +96,10 @@ class Estimator:
     tag: Callable[[EstimatorSpec], str]  # its part of a label
     # the largest n a backend can set once built for `spec` (None: any n)
     n_limit: Callable[[EstimatorSpec], int | None] = lambda spec: None
+    # option fields that only some settings read (field -> whether `spec` reads it): a field a
+    # setting does not read is passed as None, so that specs differing only there share one compiled
+    # kernel (FDA's closed form takes any n: n_max would make a kernel variant per n)
+    read_only_when: dict[str, Callable[[EstimatorSpec], bool]] = field(default_factory=dict)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -103,7 +107,8 @@ class Estimator:
         return (*(N_FIELDS if self.uses_n else ()), *self.params)
 
     def options(self, spec: EstimatorSpec) -> tuple[Any, ...]:
-        return tuple(getattr(spec, name) for name in self.option_fields)
+        return tuple(getattr(spec, name) if self.read_only_when.get(name, lambda _: True)(spec) else None
+                     for name in self.option_fields)
 
 
 ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (
@@ -128,7 +133,8 @@ ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (
                        "independent of n; sum = the n+1 cosines term by term (the paper's definition)")},
         True, ("omega", "form", "n_max"), fda_reference, _fda_tag,
         # the term sum is unrolled to n_max + 1 terms; the closed form takes any n
-        lambda spec: spec.n_max if spec.form == "sum" else None),
+        lambda spec: spec.n_max if spec.form == "sum" else None,
+        {"n_max": lambda spec: spec.form == "sum"}),
 )}
 NAMES = tuple(ESTIMATORS)
 

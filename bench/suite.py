@@ -5,7 +5,13 @@ A suite file (bench/suites/<name>.toml) holds
     title, device ("cpu" | "cuda"), backends, warmup, steps, rounds, eval_images, budget_s
     [base]            spec fields shared by every case (dotted keys)
     [[groups]]        one or more, in priority order: backend, precision, batch, compile, and
-                      optionally estimators (variant labels; default all), steps and rounds
+                      optionally estimators (variant labels; default all), steps and rounds;
+                      cuda_graph (the captured step) and eager_beside (the same cases' eager
+                      steps interleaved with the captured ones in one process, recorded as the
+                      eager group's)
+    [estimate]        seconds a group is expected to take before it starts: startup_s, and per
+                      estimator case case_s (eager, graph) and compiled_case_s; a group whose
+                      estimate exceeds what is left of the budget is not started
 
 The estimator variants are bench/suites/estimators.toml, each a set of spec overrides labelled by
 bench.estimators.variant_label. A case is a (group, variant); its spec is, last winning: the spec
@@ -27,9 +33,12 @@ SUITES = Path(__file__).resolve().parent / "suites"
 VARIANTS_FILE = SUITES / "estimators.toml"
 GROUP_KEYS = ("backend", "precision", "batch", "compile")
 SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
-              "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list}
+              "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list, "estimate": dict}
 GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
-                "estimators": list, "steps": int, "rounds": int}
+                "eager_beside": bool, "estimators": list, "steps": int, "rounds": int}
+ESTIMATE_KEYS = {"startup_s": (int, float), "case_s": (int, float), "compiled_case_s": (int, float)}
+# without an [estimate] table: what a group took on the 2-core development CPU, generously
+DEFAULT_ESTIMATE = {"startup_s": 30.0, "case_s": 30.0, "compiled_case_s": 90.0}
 
 
 @dataclass(frozen=True)
@@ -45,15 +54,29 @@ class Group:
     steps: int
     rounds: int
     cuda_graph: bool = False
+    eager_beside: bool = False
 
     @property
     def id(self) -> str:
         return group_id(self.key())
 
-    def key(self) -> dict[str, Any]:
+    def key(self, cuda_graph: bool | None = None) -> dict[str, Any]:
         """What a record stores of its group (and group_id names); cuda_graph only where set, so
-        the records of groups without it keep their ids."""
-        return {k: getattr(self, k) for k in GROUP_KEYS} | ({"cuda_graph": True} if self.cuda_graph else {})
+        the records of groups without it keep their ids. cuda_graph=False: the eager cases of an
+        eager_beside group."""
+        graph = self.cuda_graph if cuda_graph is None else cuda_graph
+        return {k: getattr(self, k) for k in GROUP_KEYS} | ({"cuda_graph": True} if graph else {})
+
+    def step_modes(self) -> tuple[bool, ...]:
+        """The cuda_graph values its cases run with: (True, False) for a captured group with the
+        eager step beside, else its own."""
+        return (True, False) if self.eager_beside else (self.cuda_graph,)
+
+    def estimate_s(self, estimate: dict[str, float]) -> float:
+        """Seconds this group is expected to take: start-up, then each estimator's build, compile
+        and timed steps (the eager cases beside a captured one reuse its compiled kernels)."""
+        per_case = estimate["compiled_case_s"] if self.compile else estimate["case_s"]
+        return estimate["startup_s"] + per_case * len(self.estimators)
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,7 @@ class Suite:
     warmup: int
     eval_images: int
     budget_s: float
+    estimate: dict[str, float]
     base: dict[str, Any]
     groups: tuple[Group, ...]
     variants: dict[str, dict[str, Any]]  # label -> spec overrides
@@ -75,11 +99,12 @@ class Suite:
                 return group
         raise UserError(f"{self.path}: no group '{gid}'; groups: {', '.join(g.id for g in self.groups)}")
 
-    def case_spec(self, group: Group, label: str) -> Spec:
+    def case_spec(self, group: Group, label: str, cuda_graph: bool | None = None) -> Spec:
         tree: dict[str, Any] = {
             "backend": group.backend, "device": self.device, "precision": group.precision,
             "train.batch_size": group.batch, "train.eval_batch_size": max(group.batch, 500),
-            "runtime.compile": group.compile, "runtime.cuda_graph": group.cuda_graph,
+            "runtime.compile": group.compile,
+            "runtime.cuda_graph": group.cuda_graph if cuda_graph is None else cuda_graph,
             "data.test_subset": self.eval_images // 10,
             **self.base, **self.variants[label],
         }
@@ -130,8 +155,12 @@ def load_suite(name: str) -> Suite:
     groups = tuple(_group(path, i, table, raw, variants) for i, table in enumerate(raw.get("groups", []), 1))
     if not groups:
         raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
+    estimate = raw.get("estimate", {})
+    check_keys(path, "[estimate] ", estimate, ESTIMATE_KEYS)
     return Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
-                 raw.get("eval_images", 2000), float(raw.get("budget_s", 3600)), raw.get("base", {}), groups, variants)
+                 raw.get("eval_images", 2000), float(raw.get("budget_s", 3600)),
+                 {**DEFAULT_ESTIMATE, **{k: float(v) for k, v in estimate.items()}}, raw.get("base", {}), groups,
+                 variants)
 
 
 def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]]) -> Group:
@@ -146,6 +175,9 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     unknown = [label for label in labels if label not in variants]
     if unknown:
         raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
+    if table.get("eager_beside") and not table.get("cuda_graph"):
+        raise UserError(f"{path}: {where}key 'eager_beside': only a captured group (cuda_graph = true) has an "
+                        "eager step to put beside its own; remove it or set cuda_graph = true")
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
                  table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
-                 table.get("cuda_graph", False))
+                 table.get("cuda_graph", False), table.get("eager_beside", False))

@@ -94,3 +94,49 @@ def test_a_diverging_case_is_recorded_and_the_others_go_on(cifar10, tmp_path):
     assert records["ste"]["status"] == "ok" and len(records["ste"]["step_ms"]) == 3 * 2
     assert records["blowup"]["status"] == "diverged"
     assert "non-finite training loss" in records["blowup"]["reason"] and "timing" not in records["blowup"]
+
+
+def test_a_group_is_not_started_when_its_estimate_exceeds_the_budget_left(tmp_path, monkeypatch):
+    """No group is started only to be cut off: the first fits ([estimate] 1 s + 1 s a case), the
+    second (an estimate of 10,000 s) is recorded as not started, with both numbers, and no process ran."""
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
+    suite_file = tmp_path / "tiny.toml"
+    slow = TINY_SUITE.split("[[groups]]")[1].replace("precision = \"fp32\"", "precision = \"bf16\"")
+    suite_file.write_text(TINY_SUITE.replace('["ste", "fda-n9", "fda-n9+noise"]', '["ste"]')
+                          + "[[groups]]" + slow.replace("compile = false", "compile = true")
+                          + "[estimate]\nstartup_s = 1\ncase_s = 1\ncompiled_case_s = 10000\n")
+    assert load_suite(str(suite_file)).groups[1].estimate_s(load_suite(str(suite_file)).estimate) == 30001
+    launched = []
+    monkeypatch.setattr(benchmark, "run_child", lambda module, args: launched.append(args[3]) or
+                        type("Exit", (), {"ok": True})())
+    assert benchmark.run_suite(str(suite_file), budget_s=100) == 0
+    assert launched == ["torch-fp32-b8-eager"]
+    skipped = [r for r in benchmark.load_records(tmp_path / "results" / "bench" / "tiny") if r["group"]["compile"]]
+    assert sorted(r["case"] for r in skipped) == ["fda-n9", "fda-n9+noise", "ste"]
+    for record in skipped:
+        assert record["status"] == "skipped"
+        assert "expected to take ~30001 s" in record["reason"] and "of the 100 s budget" in record["reason"]
+
+
+def test_eager_steps_beside_captured_ones_are_recorded_as_the_eager_group(cifar10, tmp_path):
+    """A captured group with eager_beside times each case twice in the same rounds, once per step
+    mode, and writes the eager ones where the eager group's records go (on a CPU both run eagerly,
+    which the records' specs say: runtime.cuda_graph true and false)."""
+    from rich.console import Console
+
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(TINY_SUITE.replace("compile = false", "compile = false\ncuda_graph = true\neager_beside = true")
+                          .replace('["ste", "fda-n9", "fda-n9+noise"]', '["ste", "fda-n9"]'))
+    suite = load_suite(str(suite_file))
+    assert suite.groups[0].id == "torch-fp32-b8-graph"
+    benchmark.run_group(suite, suite.groups[0], tmp_path, Console(stderr=True))
+    records = {(r["group"].get("cuda_graph", False), r["case"]): r for r in benchmark.load_records(tmp_path)}
+    assert set(records) == {(True, "ste"), (True, "fda-n9"), (False, "ste"), (False, "fda-n9")}
+    assert sorted(p.parent.name for p in tmp_path.glob("*/ste.json")) == ["torch-fp32-b8-eager", "torch-fp32-b8-graph"]
+    for (graph, _), record in records.items():
+        assert record["status"] == "ok" and len(record["step_ms"]) == 2 * 2
+        assert record["spec"]["runtime"]["cuda_graph"] is graph
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_SUITE.replace("compile = false", "compile = false\neager_beside = true"))
+    with pytest.raises(UserError, match="eager_beside.*cuda_graph = true"):
+        load_suite(str(bad))

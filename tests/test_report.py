@@ -229,6 +229,7 @@ def test_gpu_targets_of_the_captured_step(results):
     assert "fda-n9 vs STE, captured, bf16 (target ≤ 1.10×): 1.05× — met." in text
     assert "fda-n9+noise vs STE, captured, bf16 (target ≤ 1.15×): 1.20× — missed." in text
     assert "Evaluation (target ≥ 50,000 img/s): 80,000 img/s — met." in text
+    assert "Input pipeline share of a step on the GPU, largest case (target ≤ 5%): 2.00% — met." in text
     # 400 x 390 x 2.4 ms + 400 x 10,000 / 80,000 s = 374.4 + 50 s
     assert "Projected paper-profile run (400 epochs × 390 steps × 2.40 ms + 400 evaluations of 10,000 images): " \
            "7 min, beside the model zoo's 350 min" in text

@@ -151,3 +151,24 @@ def test_registry_lists_known_names_on_unknown():
         assert issubclass(estimator_function(name), torch.autograd.Function)
     with pytest.raises(UserError, match="ste, approx_sign, fda"):
         estimator_function("sign_swish")
+
+
+def test_fda_closed_form_compiles_one_variant_for_every_n():
+    """The fused backward of FDA's closed form is one compiled variant whatever n and n_end a spec
+    has (n is a runtime value; n_max is read only by the term sum), so a bench group of many n never
+    passes dynamo's limit of 8 variants and silently falls back to op by op."""
+    from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    torch._dynamo.reset()
+    code = estimator_function("fda").kernel.eager.__code__
+    x, grad_out = torch.from_numpy(X[:64].copy()), torch.ones(64)
+    counts = []
+    for n, n_end in ((1, None), (9, None), (18, None), (64, None), (9, 18), (3, 40)):
+        estimator = make_estimator(EstimatorSpec(name="fda", n=n, n_end=n_end), fused=True)
+        grad = _input_grad(estimator, x, grad_out)
+        np.testing.assert_allclose(grad.numpy(), ref.pseudo_grad("fda", X[:64], n=n), rtol=2e-5, atol=2e-5)
+        counts.append(len(_debug_get_cache_entry_list(code)))
+    assert counts == [1] * len(counts)
+    make_estimator(EstimatorSpec(name="fda", n=9, form="sum"), fused=True)(x.clone().requires_grad_()).sum().backward()
+    assert len(_debug_get_cache_entry_list(code)) == 2  # the term sum is a variant of its own (unrolled)
+    torch._dynamo.reset()

@@ -26,6 +26,7 @@ import torch
 from backends.base import Backend, StepClock, StepStats, resolve_device
 from backends.pytorch import captured_step
 from backends.pytorch.augment import augment_batch, normalization_table, normalize
+from backends.pytorch.estimators.core import compile_named
 from backends.pytorch.loss import label_smoothed_cross_entropy
 from backends.pytorch.names import torch_to_zoo
 from backends.pytorch.resnet import BinaryResNet20
@@ -147,9 +148,11 @@ class TorchBackend(Backend):
         self.model.train()
         fused = self.device == "cuda"  # fused steps take GradScaler's inf check on device: no sync
         params = self.model.parameters()  # weight decay on every parameter, as the model zoo
-        # a captured step reads the learning rate from device memory; a float would be baked in
+        # a captured step reads the learning rate from device memory (a float would be baked in); on
+        # CUDA the eager step reads it there too, so both run the same fused update kernel
         self._lr = torch.tensor(spec.optim.lr, dtype=torch.float32, device=self.device)
-        lr = self._lr if self._graph_off is None else spec.optim.lr
+        self._lr_on_device = self.device == "cuda"
+        lr = self._lr if self._lr_on_device else spec.optim.lr
         if spec.optim.name == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
                 params, lr=lr, momentum=spec.optim.momentum, weight_decay=spec.optim.weight_decay,
@@ -164,10 +167,16 @@ class TorchBackend(Backend):
         self._correct = torch.zeros((), dtype=torch.int64, device=self.device)
         self._eval_sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, top-1, top-5
         self._count = self._steps = 0
-        self._forward_loss_fn = torch.compile(self._forward_loss) if spec.runtime.compile else self._forward_loss
+        self._forward_loss_fn = self._compiled_forward_loss() if spec.runtime.compile else self._forward_loss
         self._plan = torch.zeros((spec.train.batch_size, 4), dtype=torch.int64, device=self.device)
-        if self._graph_off is None:
-            self._captured = captured_step.CapturedStep(self._step_body, lambda: self.optimizer.zero_grad(True))
+
+    def _compiled_forward_loss(self):
+        """torch.compile of this backend's forward under a code object of its own: dynamo guards a
+        bound method on its instance, so the cases of one bench group would otherwise share one code
+        object's 8 variants and the later ones silently run op by op."""
+        def forward_loss(images: torch.Tensor, labels: torch.Tensor, alpha: torch.Tensor | None):
+            return self._forward_loss(images, labels, alpha)
+        return compile_named(forward_loss, f"forward_loss_{id(self):x}", dynamic=None)
 
     def _require_model(self) -> BinaryResNet20:
         if self.model is None:
@@ -183,7 +192,12 @@ class TorchBackend(Backend):
         self.train_x, self.test_x = to_device(data.train_x), to_device(data.test_x)
         self.train_y = to_device(data.train_y.astype(np.int64))
         self.test_y = to_device(data.test_y.astype(np.int64))
-        self._captured_eval = None  # a captured evaluation reads the previous test tensors
+        # captured graphs read the data tensors by address: new data, new graphs
+        self._captured_eval = None
+        if self._graph_off is None:
+            self._require_model()
+            self._captured = captured_step.CapturedStep(self._step_body, lambda: self.optimizer.zero_grad(True),
+                                                        self._training_state)
 
     def set_n(self, n: int) -> None:
         self._require_model().set_n(n)
@@ -227,16 +241,15 @@ class TorchBackend(Backend):
         noisy = self.spec.noise.enabled and alpha > 0
         if noisy:
             self._alpha.fill_(alpha)
+        for group in self.optimizer.param_groups:  # each step: a loaded optimizer state brings a float
+            group["lr"] = self._lr.fill_(lr) if self._lr_on_device else lr
         if self._captured is not None and len(plan) == len(self._plan):
             # every per-step value into the static buffers the graph reads; the plan's copy is queued
             self._plan.copy_(self._pinned(plan), non_blocking=True)
-            self._lr.fill_(lr)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self._lr  # again: a loaded optimizer state brings a float
-            self._captured.step(noisy)
+            # the noise module's run ends with a step of alpha = 0, a mode of its own: warmed up
+            # and captured now, on a snapshot of the state, not compiled at the end of the run
+            self._captured.step(noisy, prepare=(True, False) if self.spec.noise.enabled else (False,))
         else:  # eager, and a captured run's shorter last batch (a shape of its own)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr if self._captured is None else self._lr.fill_(lr)
             self.optimizer.zero_grad(set_to_none=True)
             self._step_body(noisy, self._plan_on_device(plan))
         self._count += len(plan)
@@ -253,6 +266,15 @@ class TorchBackend(Backend):
         with torch.no_grad():
             self._loss_sum += loss.detach().double() * labels.shape[0]
             self._correct += (logits.argmax(dim=1) == labels).sum()
+
+    def _training_state(self) -> list[torch.Tensor]:
+        """Every tensor a training step updates in place: parameters, BatchNorm statistics, the
+        optimizer's state and the step statistics (what CapturedStep snapshots around the warm-up of
+        a mode the run has not reached yet)."""
+        model = self._require_model()
+        optimizer_state = [value for state in self.optimizer.state.values() for value in state.values()
+                           if isinstance(value, torch.Tensor)]
+        return [*model.parameters(), *model.buffers(), *optimizer_state, self._loss_sum, self._correct]
 
     def pop_stats(self) -> StepStats:
         loss_sum, correct = torch.stack([self._loss_sum, self._correct.double()]).tolist()  # the one sync

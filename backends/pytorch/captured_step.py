@@ -16,6 +16,12 @@ optimizer reads its learning rate from a 0-d device tensor (a Python float would
 graph). The warm-up steps are real training steps: a run's sequence of updates is the same as
 eager's, and a test compares 50 steps of both (tests/test_torch_gpu.py).
 
+A mode the run reaches only later (the noise module's last step, alpha = 0) is warmed up and
+captured when the first mode is, on a snapshot: every tensor a step updates is copied aside, the
+mode's warm-up steps run, its graph is captured, and the copies are written back (optimizer state
+that those steps created is zeroed, which is a fresh state for SGD without dampening and for Adam).
+So no run compiles a kernel, or runs a step eagerly, at its very end.
+
 Evaluation likewise, one graph for the whole test set (EVAL_WARMUP eager evaluation first): it
 reads the parameters and BatchNorm statistics where the optimizer and a checkpoint load update them
 in place, and the GPU-resident test images, so set_data drops it.
@@ -50,13 +56,16 @@ class CapturedStep:
     (the whole test set, a batch after another, into static sums) has one mode and nothing to zero."""
 
     def __init__(self, body: Callable[[bool], None], zero_grad: Callable[[], None] = lambda: None,
-                 warmup: int = WARMUP):
-        self._body, self._zero_grad, self._warmup = body, zero_grad, warmup
+                 state: Callable[[], list[torch.Tensor]] = list, warmup: int = WARMUP):
+        self._body, self._zero_grad, self._state, self._warmup = body, zero_grad, state, warmup
         self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self._eager_steps: dict[bool, int] = {False: 0, True: 0}
+        self.replays: dict[bool, int] = {False: 0, True: 0}
         self._pool = torch.cuda.graph_pool_handle()  # both modes' graphs share one memory pool
 
-    def step(self, noisy: bool = False) -> None:
+    def step(self, noisy: bool = False, prepare: tuple[bool, ...] = ()) -> None:
+        """One step of mode `noisy`; the modes in `prepare` are captured, on a snapshot, when this
+        one is."""
         graph = self._graphs.get(noisy)
         if graph is None and self._eager_steps[noisy] < self._warmup:
             self._eager(noisy)
@@ -64,7 +73,28 @@ class CapturedStep:
             return
         if graph is None:
             graph = self._graphs[noisy] = self._capture(noisy)
+            for mode in prepare:
+                if mode not in self._graphs:
+                    self._prepare(mode)
         graph.replay()
+        self.replays[noisy] += 1
+
+    def _prepare(self, mode: bool) -> None:
+        """Warm up and capture `mode` without changing the training state (see the module's doc)."""
+        torch.cuda.synchronize()
+        before = self._state()
+        saved = [t.detach().clone() for t in before]
+        for _ in range(self._warmup):
+            self._eager(mode)
+        self._graphs[mode] = self._capture(mode)
+        known = {id(t) for t in before}
+        with torch.no_grad():
+            for t, copy in zip(before, saved):
+                t.copy_(copy)
+            for t in self._state():
+                if id(t) not in known:
+                    t.zero_()
+        torch.cuda.synchronize()
 
     def _eager(self, noisy: bool) -> None:
         side = torch.cuda.Stream()

@@ -14,7 +14,8 @@ n (FDA's number of terms, changed per epoch) lives in a 0-d float32 buffer of th
 persistent, so checkpoints and parameter names never see it) that `set_n` overwrites in place: a
 compiled graph reads it as an input, so a new n neither recompiles nor breaks a torch.compile graph,
 and on CUDA the update is one fill kernel, no host sync. The options (clip, omega, form, n_max) are
-constants of the run.
+constants of the run; one that a setting does not read is None (bench/estimators.py), so FDA's
+closed form is one compiled variant for every n.
 
 Fused backward: op by op, the FDA closed form reads and writes each activation tensor a dozen times
 (casts, two sines, a division, the x = 0 limit, the |x| <= 1 mask, the product), and on a CPU that
@@ -42,8 +43,8 @@ def binary_sign(x: Tensor) -> Tensor:
     return (x >= 0).to(x.dtype) * 2 - 1
 
 
-def compile_named(function: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
-    """torch.compile(function, dynamic=True) under a code object named `name`.
+def compile_named(function: Callable[..., Tensor], name: str, dynamic: bool | None = True) -> Callable[..., Tensor]:
+    """torch.compile(function, dynamic=dynamic) under a code object of its own named `name`.
 
     dynamo keeps compiled variants per code object, at most 8 of them: a code object of its own per
     estimator keeps one estimator's variants from evicting another's. torch.compile returns at once;
@@ -53,7 +54,7 @@ def compile_named(function: Callable[..., Tensor], name: str) -> Callable[..., T
     fullgraph: past dynamo's limit a new variant runs op by op instead of raising."""
     function.__code__ = function.__code__.replace(co_name=name)
     function.__name__ = function.__qualname__ = name
-    return torch.compile(function, dynamic=True)
+    return torch.compile(function, dynamic=dynamic)
 
 
 class BackwardKernel(NamedTuple):
@@ -96,6 +97,7 @@ def sign_function(name: str, pseudo_grad: PseudoGrad) -> type[torch.autograd.Fun
             return kernel(ctx.fused, grad_output, x, n, *ctx.options), None, None, None
 
     SignFunction.__name__ = SignFunction.__qualname__ = f"{name}_sign"
+    SignFunction.kernel = kernel  # type: ignore[attr-defined]  # its compiled variants are countable
     return SignFunction
 
 
