@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 import backends
-from bench import store
+from bench import isa, store
 from bench.data.augment import batch_plan, plan_epoch
 from bench.data.cifar10 import load_for_spec
 from bench.environment import describe
@@ -61,30 +61,26 @@ def out_dir(suite: Suite, root: Path | None = None) -> Path:
     return (root or store.results_root()) / "bench" / suite.name
 
 
-def _record_path(directory: Path, group: Group, label: str, cuda_graph: bool | None = None) -> Path:
-    return directory / group_id(group.key(cuda_graph)) / f"{label}.json"
+def _record_path(directory: Path, group: Group, label: str, overrides: dict[str, Any] | None = None) -> Path:
+    return directory / group_id(group.key(overrides)) / f"{label}.json"
 
 
-def _cases(group: Group) -> list[tuple[str, bool]]:
-    """(label, cuda_graph) of every case of the group, in the order they are timed in a round."""
-    return [(label, graph) for label in group.estimators for graph in group.step_modes()]
-
-
-def _case_name(group: Group, label: str, graph: bool) -> str:
-    return f"{label} (eager)" if group.eager_beside and not graph else label
+def _case_name(label: str, overrides: dict[str, Any]) -> str:
+    """A case's name in the progress lines: its label, and what a beside changes of the group."""
+    return f"{label} ({', '.join(f'{k} {v}' for k, v in overrides.items())})" if overrides else label
 
 
 # ---- worker: one group in this process --------------------------------------------------------
 
 def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> None:
-    cases_of = {_case_name(group, label, graph): (label, graph) for label, graph in _cases(group)}
+    cases_of = {_case_name(label, overrides): (label, overrides) for label, overrides in group.cases()}
     labels = list(cases_of)
-    specs = {name: suite.case_spec(group, label, graph) for name, (label, graph) in cases_of.items()}
+    specs = {name: suite.case_spec(group, label, overrides) for name, (label, overrides) in cases_of.items()}
 
     def write(name: str, record: dict[str, Any]) -> None:
-        label, graph = cases_of[name]
-        store.atomic_write_json(_record_path(directory, group, label, graph),
-                                {"suite": suite.name, "group": group.key(graph), "device": suite.device,
+        label, overrides = cases_of[name]
+        store.atomic_write_json(_record_path(directory, group, label, overrides),
+                                {"suite": suite.name, "group": group.key(overrides), "device": suite.device,
                                  "case": label, "spec": specs[name].to_dict(), **record,
                                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
@@ -126,11 +122,12 @@ def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> 
                                    f"steps at lr {backend.spec.optim.lr}: no step time reported")
                 console.print(f"  [yellow]{label}: diverged[/] ({diverged[label]})")
 
-    # once per step mode (a captured group evaluates as one graph replay, its eager cases eagerly)
-    first_of_mode = {cases_of[name][1]: backend for name, backend in reversed(cases.items())}
-    eval_of_mode = {graph: _eval_throughput(backend, len(data.test_y)) for graph, backend in first_of_mode.items()}
+    # once per key (a captured group evaluates as one graph replay, its eager cases eagerly; each
+    # precision in its own)
+    first_of_key = {group_id(group.key(cases_of[name][1])): backend for name, backend in reversed(cases.items())}
+    eval_of_key = {key: _eval_throughput(backend, len(data.test_y)) for key, backend in first_of_key.items()}
     for label, backend in cases.items():
-        eval_stats = eval_of_mode[cases_of[label][1]]
+        eval_stats = eval_of_key[group_id(group.key(cases_of[label][1]))]
         if label in diverged:
             write(label, {"status": "diverged", "reason": diverged[label], "environment": environment})
             continue
@@ -209,7 +206,7 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
     groups = [g for g in suite.groups if not backends_filter or g.backend in backends_filter]
     start, failures = time.perf_counter(), 0
     for i, group in enumerate(groups, 1):
-        done = [_existing_status(directory, group, label, graph) for label, graph in _cases(group)]
+        done = [_existing_status(directory, group, label, overrides) for label, overrides in group.cases()]
         if not fresh and all(status in ("ok", "unsupported", "diverged") for status in done):
             console.print(f"[{i}/{len(groups)}] {group.id}: measured already (--fresh to measure again)")
             continue
@@ -219,19 +216,19 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
             # a group is never started to be killed part way: it would leave nothing
             why = reason or (f"expected to take ~{expected:.0f} s (the estimate of {suite.path.name}), "
                              f"{max(left, 0):.0f} s left of the {budget:.0f} s budget")
-            for label, graph in _cases(group):
-                _write_outcome(directory, suite, group, label, "skipped", why, graph)
+            for label, overrides in group.cases():
+                _write_outcome(directory, suite, group, label, "skipped", why, overrides)
             console.print(f"[{i}/{len(groups)}] {group.id}: [yellow]not started[/]: {why}")
             continue
-        console.rule(f"[{i}/{len(groups)}] {group.id} ({len(_cases(group))} cases, ~{expected:.0f} s expected)")
+        console.rule(f"[{i}/{len(groups)}] {group.id} ({len(group.cases())} cases, ~{expected:.0f} s expected)")
         end = run_child("bench.benchmark", ["--suite", str(suite.path), "--group", group.id,
-                                            "--directory", str(directory)])
+                                            "--directory", str(directory)], env=isa.child_env(group.backend))
         if not end.ok:
             failures += 1
-            for label, graph in _cases(group):
-                if _existing_status(directory, group, label, graph) is None:
+            for label, overrides in group.cases():
+                if _existing_status(directory, group, label, overrides) is None:
                     _write_outcome(directory, suite, group, label, "failed", f"group process: {end.reason()}",
-                                   graph)
+                                   overrides)
     for table in results_tables(directory):
         console.print(table)
     console.print(f"records: {directory}  ({time.perf_counter() - start:.0f} s)")
@@ -239,16 +236,16 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
 
 
 def _write_outcome(directory: Path, suite: Suite, group: Group, label: str, status: str, reason: str,
-                   cuda_graph: bool | None = None) -> None:
+                   overrides: dict[str, Any] | None = None) -> None:
     """The record of a case that was not measured, and why."""
-    store.atomic_write_json(_record_path(directory, group, label, cuda_graph), {
-        "suite": suite.name, "group": group.key(cuda_graph), "case": label, "device": suite.device,
+    store.atomic_write_json(_record_path(directory, group, label, overrides), {
+        "suite": suite.name, "group": group.key(overrides), "case": label, "device": suite.device,
         "status": status, "reason": reason})
 
 
-def _existing_status(directory: Path, group: Group, label: str, cuda_graph: bool | None = None) -> str | None:
+def _existing_status(directory: Path, group: Group, label: str, overrides: dict[str, Any] | None = None) -> str | None:
     try:
-        record = store.read_json(_record_path(directory, group, label, cuda_graph))
+        record = store.read_json(_record_path(directory, group, label, overrides))
     except store.TornRecord:
         return None
     return record.get("status") if isinstance(record, dict) else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import store
+from bench import isa, store
 from bench.environment import describe
 from bench.errors import Unsupported
 from bench.launcher import run_child
@@ -61,7 +61,8 @@ def _attempt_claimed(job: CellJob, run_dir: Path) -> Attempt:
     join_study(job, run_dir)
     spec_file = run_dir / store.SPEC
     store.atomic_write_json(spec_file, job.spec)
-    env = {**job.env, store.CLAIM_ENV: str(os.getpid()), "FDABNN_RESULTS": job.results}
+    env = {**isa.child_env(job.spec["backend"]), **job.env, store.CLAIM_ENV: str(os.getpid()),
+           "FDABNN_RESULTS": job.results}
     end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
                     log=run_dir / store.LOG, env=env)
     record = store.read_record(run_dir)

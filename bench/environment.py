@@ -42,6 +42,8 @@ def git_commit() -> str:
 
 
 def describe(framework_versions: dict[str, str] | None = None) -> dict[str, Any]:
+    from bench import isa
+
     return {
         "git_commit": git_commit(),
         "python": platform.python_version(),
@@ -50,5 +52,7 @@ def describe(framework_versions: dict[str, str] | None = None) -> dict[str, Any]
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "env": {k: os.environ[k] for k in RELEVANT_ENV if k in os.environ},
+        "onednn_isa": isa.in_force(),
+        "cpu_flags": isa.cpu_flags(),
         **(framework_versions or {}),
     }

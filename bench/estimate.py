@@ -61,9 +61,9 @@ def format_duration(seconds: float) -> str:
 def _epoch_s_from_constants(cell: Cell, cost: CostModel) -> float:
     train = cell.spec.train
     num_train, num_test = split_sizes(cell.spec.data.subset, cell.spec.data.test_subset)
-    step_s = cost.step_s_at_batch_128 * train.batch_size / 128
     steps = steps_per_epoch(num_train, train.batch_size, train.max_steps_per_epoch)
-    return steps * step_s + num_test / 128 * cost.step_s_at_batch_128 / 3
+    return steps * cost.step_s(cell.spec.precision, train.batch_size) + num_test / 3 * cost.step_s(
+        cell.spec.precision, 1)
 
 
 def _epoch_s_from_gpu_bench(cell: Cell, bench: list[dict[str, Any]]) -> float | None:
@@ -94,7 +94,8 @@ def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, Co
     for cell in cells:
         spec = cell.spec
         similar = [r for r in records if r.get("profile") == cell.profile and r["spec"]["backend"] == spec.backend
-                   and r["spec"]["device"] == spec.device and r.get("epochs_done")]
+                   and r["spec"]["device"] == spec.device and r["spec"].get("precision", "fp32") == spec.precision
+                   and r.get("epochs_done")]
         cost = costs[spec.backend]
         epoch_s = _epoch_s_from_records(similar)
         if epoch_s is None and spec.device == "cuda":
@@ -105,7 +106,9 @@ def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, Co
             epoch_s = math.nan if epoch_s is None else epoch_s
         elif epoch_s is None:
             epoch_s = _epoch_s_from_constants(cell, cost)
-            sources[spec.backend] = "from the constants in ablations/profiles.toml"
+            factors = ", ".join(f"{p} {f:g}x" for p, f in cost.precision_factor.items())
+            sources[spec.backend] = "from the constants in ablations/profiles.toml" + (
+                f" (a step in {factors} fp32's on that CPU)" if factors else "")
         else:
             sources[spec.backend] = f"from {len(similar)} earlier records of profile {cell.profile}"
         epochs_left = spec.train.epochs - epochs_done.get(cell.run_id, 0)

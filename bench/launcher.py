@@ -53,10 +53,10 @@ class Exit:
 def run_child(module: str, args: list[str], log: Path | None = None, poll: Callable[[], None] | None = None,
               env: dict[str, str] | None = None) -> Exit:
     """Run `python -m module *args` to its end, calling `poll` about every POLL_S seconds; `env`
-    adds to this process's environment."""
+    adds to this process's environment (a None value removes the variable)."""
     command = [sys.executable, "-m", module, *args]
     preexec = _die_with_parent if _LIBC else None
-    env = {**os.environ, **(env or {})}
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
     if log is None:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=preexec)
         return Exit(_wait(child, poll), "")

@@ -24,13 +24,13 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.environment import REPO
 from bench.errors import UserError
-from bench.spec import BACKENDS, Spec, _flatten, build_spec, merge
+from bench.spec import BACKENDS, PRECISIONS, Spec, _flatten, build_spec, merge
 from bench.tomlfile import check_keys, nones, read_toml
 
 ABLATIONS = REPO / "ablations"
@@ -65,6 +65,12 @@ class CostModel:
 
     step_s_at_batch_128: float
     startup_s: float
+    # a step's cost in another precision, as a multiple of fp32's (a precision the CPU cannot run
+    # fast is not refused: its cost shows in the estimate)
+    precision_factor: dict[str, float] = field(default_factory=dict)
+
+    def step_s(self, precision: str, batch: int) -> float:
+        return self.step_s_at_batch_128 * self.precision_factor.get(precision, 1.0) * batch / 128
 
 
 @dataclass(frozen=True)
@@ -217,11 +223,14 @@ def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
     for backend, table in raw.get("estimate", {}).items():
         if backend not in BACKENDS:
             raise UserError(f"{path}: key 'estimate.{backend}': unknown backend; choose from {', '.join(BACKENDS)}")
+        factors = table.pop("precision_factor", {}) if isinstance(table, dict) else {}
         check_keys(path, f"[estimate.{backend}] ", table, dict.fromkeys(ESTIMATE_KEYS, (int, float)))
         missing = [k for k in ESTIMATE_KEYS if k not in table]
         if missing:
             raise UserError(f"{path}: [estimate.{backend}] key '{missing[0]}': missing")
-        costs[backend] = CostModel(float(table["step_s_at_batch_128"]), float(table["startup_s"]))
+        check_keys(path, f"[estimate.{backend}.precision_factor] ", factors, dict.fromkeys(PRECISIONS, (int, float)))
+        costs[backend] = CostModel(float(table["step_s_at_batch_128"]), float(table["startup_s"]),
+                                   {k: float(v) for k, v in factors.items()})
     for key in ("default_cpu", "default_cuda"):
         if raw.get(key) not in profiles:
             raise UserError(f"{path}: key '{key}': {raw.get(key)!r} is not a profile; "

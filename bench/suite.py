@@ -5,10 +5,12 @@ A suite file (bench/suites/<name>.toml) holds
     title, device ("cpu" | "cuda"), backends, warmup, steps, rounds, eval_images, budget_s
     [base]            spec fields shared by every case (dotted keys)
     [[groups]]        one or more, in priority order: backend, precision, batch, compile, and
-                      optionally estimators (variant labels; default all), steps and rounds;
-                      cuda_graph (the captured step) and eager_beside (the same cases' eager
-                      steps interleaved with the captured ones in one process, recorded as the
-                      eager group's)
+                      optionally estimators (variant labels; default all), steps and rounds,
+                      cuda_graph (the captured step)
+    [[groups.beside]] cases timed in the same rounds as the group's own with one of its key fields
+                      changed (precision, cuda_graph) and optionally their own estimators: a ratio
+                      between precisions or step modes then comes from one run; their records are
+                      those of the group with that key
     [estimate]        seconds a group is expected to take before it starts: startup_s, and per
                       estimator case case_s (eager, graph) and compiled_case_s; a group whose
                       estimate exceeds what is left of the budget is not started
@@ -35,7 +37,8 @@ GROUP_KEYS = ("backend", "precision", "batch", "compile")
 SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
               "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list, "estimate": dict}
 GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
-                "eager_beside": bool, "estimators": list, "steps": int, "rounds": int}
+                "beside": list, "estimators": list, "steps": int, "rounds": int}
+BESIDE_FIELDS = {"precision": str, "cuda_graph": bool, "estimators": list}
 ESTIMATE_KEYS = {"startup_s": (int, float), "case_s": (int, float), "compiled_case_s": (int, float)}
 # without an [estimate] table: what a group took on the 2-core development CPU, generously
 DEFAULT_ESTIMATE = {"startup_s": 30.0, "case_s": 30.0, "compiled_case_s": 90.0}
@@ -54,29 +57,30 @@ class Group:
     steps: int
     rounds: int
     cuda_graph: bool = False
-    eager_beside: bool = False
+    beside: tuple[tuple[dict[str, Any], tuple[str, ...]], ...] = ()  # (key overrides, estimator labels)
 
     @property
     def id(self) -> str:
         return group_id(self.key())
 
-    def key(self, cuda_graph: bool | None = None) -> dict[str, Any]:
-        """What a record stores of its group (and group_id names); cuda_graph only where set, so
-        the records of groups without it keep their ids. cuda_graph=False: the eager cases of an
-        eager_beside group."""
-        graph = self.cuda_graph if cuda_graph is None else cuda_graph
-        return {k: getattr(self, k) for k in GROUP_KEYS} | ({"cuda_graph": True} if graph else {})
+    def key(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What a record stores of its group (and group_id names), with `overrides` (a beside's);
+        cuda_graph only where set, so the records of groups without it keep their ids."""
+        key = {k: getattr(self, k) for k in GROUP_KEYS} | {"cuda_graph": self.cuda_graph} | (overrides or {})
+        graph = key.pop("cuda_graph")
+        return key | ({"cuda_graph": True} if graph else {})
 
-    def step_modes(self) -> tuple[bool, ...]:
-        """The cuda_graph values its cases run with: (True, False) for a captured group with the
-        eager step beside, else its own."""
-        return (True, False) if self.eager_beside else (self.cuda_graph,)
+    def cases(self) -> list[tuple[str, dict[str, Any]]]:
+        """(label, key overrides) of every case, in the order a round times them: the group's own
+        ({}), then each beside's."""
+        return [(label, {}) for label in self.estimators] + [
+            (label, overrides) for overrides, labels in self.beside for label in labels]
 
     def estimate_s(self, estimate: dict[str, float]) -> float:
-        """Seconds this group is expected to take: start-up, then each estimator's build, compile
-        and timed steps (the eager cases beside a captured one reuse its compiled kernels)."""
+        """Seconds this group is expected to take: start-up, then each case's build, compile and
+        timed steps."""
         per_case = estimate["compiled_case_s"] if self.compile else estimate["case_s"]
-        return estimate["startup_s"] + per_case * len(self.estimators)
+        return estimate["startup_s"] + per_case * len(self.cases())
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,12 @@ class Suite:
                 return group
         raise UserError(f"{self.path}: no group '{gid}'; groups: {', '.join(g.id for g in self.groups)}")
 
-    def case_spec(self, group: Group, label: str, cuda_graph: bool | None = None) -> Spec:
+    def case_spec(self, group: Group, label: str, overrides: dict[str, Any] | None = None) -> Spec:
+        key = group.key(overrides)
         tree: dict[str, Any] = {
-            "backend": group.backend, "device": self.device, "precision": group.precision,
+            "backend": group.backend, "device": self.device, "precision": key["precision"],
             "train.batch_size": group.batch, "train.eval_batch_size": max(group.batch, 500),
-            "runtime.compile": group.compile,
-            "runtime.cuda_graph": group.cuda_graph if cuda_graph is None else cuda_graph,
+            "runtime.compile": group.compile, "runtime.cuda_graph": key.get("cuda_graph", False),
             "data.test_subset": self.eval_images // 10,
             **self.base, **self.variants[label],
         }
@@ -171,13 +175,24 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     missing = [k for k in GROUP_KEYS if k not in table]
     if missing:
         raise UserError(f"{path}: {where}key '{missing[0]}': missing")
-    labels = tuple(table.get("estimators", variants))
+    labels = _labels(path, table.get("estimators", variants), variants)
+    beside = []
+    for number, extra in enumerate(table.get("beside", []), 1):
+        if not isinstance(extra, dict):
+            raise UserError(f"{path}: {where}key 'beside': expected [[groups.beside]] tables, got {extra!r}")
+        check_keys(path, f"{where}[[groups.beside]] {number} ", extra, BESIDE_FIELDS)
+        overrides = {k: v for k, v in extra.items() if k != "estimators"}
+        if not overrides or all(table.get(k, False) == v for k, v in overrides.items()):
+            raise UserError(f"{path}: {where}[[groups.beside]] {number}: changes nothing of the group; set a "
+                            f"precision or cuda_graph other than the group's")
+        beside.append((overrides, _labels(path, extra.get("estimators", labels), variants)))
+    return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
+                 table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
+                 table.get("cuda_graph", False), tuple(beside))
+
+
+def _labels(path: Path, labels: Any, variants: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     unknown = [label for label in labels if label not in variants]
     if unknown:
         raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
-    if table.get("eager_beside") and not table.get("cuda_graph"):
-        raise UserError(f"{path}: {where}key 'eager_beside': only a captured group (cuda_graph = true) has an "
-                        "eager step to put beside its own; remove it or set cuda_graph = true")
-    return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
-                 table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
-                 table.get("cuda_graph", False), table.get("eager_beside", False))
+    return tuple(labels)

@@ -63,6 +63,7 @@ def test_tiny_suite_measures_every_case_and_resumes(cifar10, tmp_path, monkeypat
         assert record["timing"]["p10_ms"] <= record["timing"]["median_ms"] <= record["timing"]["p90_ms"]
         assert record["eval"]["images"] == 20 and record["eval"]["images_per_s"] > 0
         assert record["environment"]["torch"]
+        assert record["environment"]["onednn_isa"] == "the CPU's own (no cap)"  # MindSpore's cap is its own
         assert record["spec"]["train"]["batch_size"] == 8
     assert records["fda-n9+noise"]["spec"]["noise"]["enabled"] is True
     before = {p: p.stat().st_mtime_ns for p in directory.glob("*/*.json")}
@@ -107,7 +108,7 @@ def test_a_group_is_not_started_when_its_estimate_exceeds_the_budget_left(tmp_pa
                           + "[estimate]\nstartup_s = 1\ncase_s = 1\ncompiled_case_s = 10000\n")
     assert load_suite(str(suite_file)).groups[1].estimate_s(load_suite(str(suite_file)).estimate) == 30001
     launched = []
-    monkeypatch.setattr(benchmark, "run_child", lambda module, args: launched.append(args[3]) or
+    monkeypatch.setattr(benchmark, "run_child", lambda module, args, env: launched.append(args[3]) or
                         type("Exit", (), {"ok": True})())
     assert benchmark.run_suite(str(suite_file), budget_s=100) == 0
     assert launched == ["torch-fp32-b8-eager"]
@@ -118,25 +119,30 @@ def test_a_group_is_not_started_when_its_estimate_exceeds_the_budget_left(tmp_pa
         assert "expected to take ~30001 s" in record["reason"] and "of the 100 s budget" in record["reason"]
 
 
-def test_eager_steps_beside_captured_ones_are_recorded_as_the_eager_group(cifar10, tmp_path):
-    """A captured group with eager_beside times each case twice in the same rounds, once per step
-    mode, and writes the eager ones where the eager group's records go (on a CPU both run eagerly,
-    which the records' specs say: runtime.cuda_graph true and false)."""
+def test_cases_beside_a_group_share_its_rounds_and_are_recorded_as_their_own_group(cifar10, tmp_path):
+    """A captured group with the eager step and bf16 beside times every case in the same rounds and
+    writes each where its own group's records go (on a CPU the "captured" steps run eagerly, which
+    the records' specs say)."""
     from rich.console import Console
 
     suite_file = tmp_path / "tiny.toml"
-    suite_file.write_text(TINY_SUITE.replace("compile = false", "compile = false\ncuda_graph = true\neager_beside = true")
-                          .replace('["ste", "fda-n9", "fda-n9+noise"]', '["ste", "fda-n9"]'))
+    suite_file.write_text(TINY_SUITE.replace("compile = false", "compile = false\ncuda_graph = true")
+                          .replace('["ste", "fda-n9", "fda-n9+noise"]', '["ste", "fda-n9"]')
+                          + '[[groups.beside]]\ncuda_graph = false\n[[groups.beside]]\nprecision = "bf16"\n'
+                            'estimators = ["ste"]\n')
     suite = load_suite(str(suite_file))
-    assert suite.groups[0].id == "torch-fp32-b8-graph"
+    assert suite.groups[0].id == "torch-fp32-b8-graph" and len(suite.groups[0].cases()) == 5
     benchmark.run_group(suite, suite.groups[0], tmp_path, Console(stderr=True))
-    records = {(r["group"].get("cuda_graph", False), r["case"]): r for r in benchmark.load_records(tmp_path)}
-    assert set(records) == {(True, "ste"), (True, "fda-n9"), (False, "ste"), (False, "fda-n9")}
-    assert sorted(p.parent.name for p in tmp_path.glob("*/ste.json")) == ["torch-fp32-b8-eager", "torch-fp32-b8-graph"]
-    for (graph, _), record in records.items():
+    records = {(r["group"]["precision"], r["group"].get("cuda_graph", False), r["case"]): r
+               for r in benchmark.load_records(tmp_path)}
+    assert set(records) == {("fp32", True, "ste"), ("fp32", True, "fda-n9"), ("fp32", False, "ste"),
+                            ("fp32", False, "fda-n9"), ("bf16", True, "ste")}
+    assert sorted(p.parent.name for p in tmp_path.glob("*/ste.json")) == [
+        "torch-bf16-b8-graph", "torch-fp32-b8-eager", "torch-fp32-b8-graph"]
+    for (precision, graph, _), record in records.items():
         assert record["status"] == "ok" and len(record["step_ms"]) == 2 * 2
-        assert record["spec"]["runtime"]["cuda_graph"] is graph
+        assert record["spec"]["runtime"]["cuda_graph"] is graph and record["spec"]["precision"] == precision
     bad = tmp_path / "bad.toml"
-    bad.write_text(TINY_SUITE.replace("compile = false", "compile = false\neager_beside = true"))
-    with pytest.raises(UserError, match="eager_beside.*cuda_graph = true"):
+    bad.write_text(TINY_SUITE + '[[groups.beside]]\nprecision = "fp32"\n')
+    with pytest.raises(UserError, match="changes nothing of the group"):
         load_suite(str(bad))

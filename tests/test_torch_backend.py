@@ -180,6 +180,8 @@ def test_steps_are_captured_only_where_cuda_graphs_can_run():
     # bench-gpu times the captured and the eager step of the same estimators in one run, interleaved
     suite = load_suite("gpu")
     graph = suite.groups[0]
-    assert graph.id == "torch-bf16-b128-graph" and graph.eager_beside and "fda-n9+noise" in graph.estimators
-    assert graph.step_modes() == (True, False)
-    assert suite.case_spec(graph, "ste").runtime.cuda_graph and not suite.case_spec(graph, "ste", False).runtime.cuda_graph
+    assert graph.id == "torch-bf16-b128-graph" and "fda-n9+noise" in graph.estimators
+    assert graph.cases() == [(label, {}) for label in graph.estimators] + [
+        (label, {"cuda_graph": False}) for label in graph.estimators]
+    assert suite.case_spec(graph, "ste").runtime.cuda_graph
+    assert not suite.case_spec(graph, "ste", {"cuda_graph": False}).runtime.cuda_graph

@@ -1,11 +1,13 @@
 """MindSpore backend: the model zoo's binarized ResNet-20 (research/cv/FDA-BNN) behind backends.base.
 
 Importing this package sets MindSpore's process environment before anything in it imports
-mindspore: the oneDNN ISA cap (bench/__init__.py sets it, for both frameworks) and the log level.
+mindspore: the oneDNN ISA cap (bench/isa.py: MindSpore's processes only) and the log level.
 """
 import os
 
-import bench  # noqa: F401  (the oneDNN ISA cap)
+from bench import isa
+
+isa.cap_for_mindspore()
 
 # MindSpore logs warnings (e.g. every missing GPU/Ascend plugin) to stderr at import; errors only.
 os.environ.setdefault("GLOG_v", "3")

@@ -2,7 +2,7 @@
 
 Data stays on the training device as uint8 (airbench's recipe): a step sends one small int64
 tensor (indices, crop offsets, flips) to the device, gathers and augments the batch there, and runs
-forward + loss under autocast (bf16 on CPU/CUDA, fp16 on CUDA with a GradScaler), backward and the
+forward + loss under autocast (bf16, or fp16 with a GradScaler; CPU and CUDA), backward and the
 optimizer step without a host sync: loss and accuracy accumulate in device tensors until pop_stats.
 
 Per-step values arrive from the shared loop as Python floats: the learning rate goes into the
@@ -98,8 +98,6 @@ class TorchBackend(Backend):
     def unsupported_reason(spec: Spec) -> str | None:
         if spec.device == "cuda" and not torch.cuda.is_available():
             return f"device 'cuda' requested but this PyTorch {torch.__version__} sees no CUDA GPU"
-        if spec.precision == "fp16" and resolve_device(spec.device, torch.cuda.is_available()) == "cpu":
-            return "fp16 autocast needs CUDA on PyTorch; use bf16 or fp32"
         return None
 
     @staticmethod

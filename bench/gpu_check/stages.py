@@ -28,7 +28,7 @@ REHEARSAL_TRAIN = ["device=cpu", "data.subset=10", "data.test_subset=10", "train
                    "train.eval_batch_size=50"]
 REHEARSAL_EPOCHS = 2
 REHEARSAL_SUITE = {"device": '"cpu"', "warmup": 1, "steps": 1, "rounds": 1, "eval_images": 200, "batch": 16,
-                   "startup_s": 15, "case_s": 8, "compiled_case_s": 40}
+                   "startup_s": 15, "case_s": 8, "compiled_case_s": 150}
 
 
 @dataclass(frozen=True)

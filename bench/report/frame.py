@@ -49,7 +49,7 @@ COLUMNS = [
     "batch_size", "n_test",
     "top1", "top5", "val_loss", "best_top1", "best_top5", "best_val_loss", "best_epoch", "diverged", "history",
     "step_ms", "step_stale", "shared", "threads", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
-    "python", "frameworks", "git_commit", "data_path", "data_format", "data_checksum", "data_lossy",
+    "python", "frameworks", "git_commit", "onednn_isa", "data_path", "data_format", "data_checksum", "data_lossy",
 ]
 
 
@@ -88,6 +88,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "cpu_model": env.get("cpu_model"), "cpu_count": env.get("cpu_count"),
         "gpu": env.get("device_name") if device == "cuda" else None, "os": env.get("os"),
         "python": env.get("python"), "frameworks": _frameworks(env), "git_commit": env.get("git_commit"),
+        # records before bench/isa.py name only the variable
+        "onednn_isa": env.get("onednn_isa") or (f"ONEDNN_MAX_CPU_ISA={env['env']['ONEDNN_MAX_CPU_ISA']}" if
+                                                 (env.get("env") or {}).get("ONEDNN_MAX_CPU_ISA") else None),
         "data_path": data.get("path"), "data_format": data.get("format"), "data_checksum": data.get("checksum"),
         "data_lossy": data.get("lossy"),
     }

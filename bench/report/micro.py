@@ -40,10 +40,13 @@ def micro_section(root: Path) -> str:
         env = run.get("machine_info", {}).get("fdabnn", {})
         benchmarks = run.get("benchmarks", [])
         versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "mindspore") if k in env)
+        # both frameworks run in the one pytest process: oneDNN's ISA is the same for both
+        isa = env.get("onednn_isa") or (env.get("env") or {}).get("ONEDNN_MAX_CPU_ISA", "not recorded")
         lines += [f"### `{path.name}`", "",
                   f"Measured {str(run.get('datetime', ''))[:16]} on {env.get('cpu_model', '?')} "
                   f"({env.get('cpu_count', '?')} logical CPUs){', ' + env['device_name'] if 'device_name' in env else ''}; "
-                  f"{versions}; git {env.get('git_commit', '?')}; {len(benchmarks)} benchmarks.", ""]
+                  f"{versions}; git {env.get('git_commit', '?')}; {len(benchmarks)} benchmarks; oneDNN ISA, both "
+                  f"frameworks (one process): {isa}.", ""]
         groups: dict[str, list[dict]] = {}
         for bench in benchmarks:
             groups.setdefault(bench.get("group") or "?", []).append(bench)

@@ -145,6 +145,8 @@ def _environment(frame: pd.DataFrame) -> str:
         f"- Devices used: {_distinct(frame, 'device')}",
         f"- OS: {_distinct(frame, 'os')}; Python {_distinct(frame, 'python')}",
         f"- Frameworks: {_distinct(frame, 'frameworks')}",
+        "- oneDNN ISA on CPU: " + ("; ".join(f"{backend} {_distinct(runs, 'onednn_isa')}" for backend, runs in
+                                             frame[frame["device"] == "cpu"].groupby("backend")) or "-"),
         f"- Precision: {_distinct(frame, 'precision')}; profiles: {_distinct(frame, 'profile')}",
         f"- Data: {sources or '-'}",
         f"- Code: git commit {_distinct(frame, 'git_commit')}",
