@@ -31,7 +31,7 @@ from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_jso
 from bench.store.activity import Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.events import EVENTS, write_events  # noqa: F401
-from bench.store.record import COMPLETE, STATUSES, record_problem, run_record, timing_of  # noqa: F401
+from bench.store.record import COMPLETE, STATUSES, meta_problem, record_problem, run_record, timing_of  # noqa: F401
 from bench.errors import UserError
 
 DEFAULT_RESULTS = REPO / "results"
@@ -46,7 +46,11 @@ SESSIONS = "sessions"  # <results>/sessions/*.json: one per `fdabnn ablate` that
 
 
 def results_root() -> Path:
-    return Path(os.environ.get("FDABNN_RESULTS", DEFAULT_RESULTS))
+    value = os.environ.get("FDABNN_RESULTS")
+    if value is not None and not value.strip():
+        # an empty value would put the store in the working directory, wherever that is
+        raise UserError("FDABNN_RESULTS is set but empty; unset it (results/ of this checkout) or set it to a folder")
+    return Path(value) if value is not None else DEFAULT_RESULTS
 
 
 class TornRecord(Exception):
@@ -54,11 +58,15 @@ class TornRecord(Exception):
 
 
 def read_json(path: Path) -> Any | None:
-    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON."""
+    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON (or a folder)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise TornRecord(f"{path}: a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise TornRecord(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -93,6 +101,15 @@ def read_progress(run_dir: Path) -> list[dict[str, Any]]:
         return []
     ok = isinstance(history, list) and all(isinstance(h, dict) and "wall_s" in h for h in history)
     return history if ok else []
+
+
+def checked_meta(checkpoint: Path, meta: Any) -> dict[str, Any]:
+    """A checkpoint's meta as load_checkpoint returned it, refused in one line when it is not what
+    this suite's training saves."""
+    if problem := meta_problem(meta):
+        raise UserError(f"checkpoint {checkpoint}: {problem}; it was not written by this suite: delete it to "
+                        "train from scratch, or restore the run's own checkpoint")
+    return meta
 
 
 def require_writable(folder: Path) -> None:
@@ -146,7 +163,7 @@ def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
             data = read_json(path)
         except TornRecord:
             continue
-        rows.extend(data if isinstance(data, list) else [data])
+        rows.extend(row for row in (data if isinstance(data, list) else [data]) if isinstance(row, dict))
     return rows
 
 
