@@ -43,6 +43,8 @@ def read_state(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 def convert_checkpoint(src: Path, dst: Path) -> None:
     """Write `src` (.pt or .ckpt) as `dst` in the other backend's format, model weights only."""
     src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        raise UserError(f"convert {src} -> {dst}: the destination is a folder; give a file name ending in .pt or .ckpt")
     src_backend, dst_backend = backends.checkpoint_backend(src), backends.checkpoint_backend(dst)
     if src_backend == dst_backend:
         raise UserError(f"convert {src} -> {dst}: both are {src_backend} checkpoints; give a .pt and a .ckpt")
