@@ -14,13 +14,14 @@ variant.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
 from bench.estimators import variant_label
-from bench.spec import Spec, build_spec
+from bench.spec import BACKENDS, PRECISIONS, Spec, build_spec
 from bench.tomlfile import check_keys, nones, read_toml
 
 SUITES = Path(__file__).resolve().parent / "suites"
@@ -30,6 +31,9 @@ SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "ste
               "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list}
 GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
                 "estimators": list, "steps": int, "rounds": int}
+# the smallest value of each count that still measures something (steps = 0 times nothing)
+LEAST = {"warmup": 0, "steps": 1, "rounds": 1, "batch": 1, "eval_images": 10}
+CHOICES = {"device": ("cpu", "cuda"), "backend": BACKENDS, "precision": PRECISIONS}
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,33 @@ def load_suite(name: str) -> Suite:
         raise UserError(f"bench suite '{name}': no {path}; choose one of {', '.join(suite_names())}")
     raw = read_toml(path)
     check_keys(path, "", raw, SUITE_KEYS)
+    _check_values(path, "", raw)
+    budget = raw.get("budget_s", 3600)
+    if not (math.isfinite(budget) and budget > 0):
+        raise UserError(f"{path}: key 'budget_s': expected a number of seconds > 0, got {budget!r}")
     variants = load_variants()
     groups = tuple(_group(path, i, table, raw, variants) for i, table in enumerate(raw.get("groups", []), 1))
     if not groups:
         raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
-    return Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
-                 raw.get("eval_images", 2000), float(raw.get("budget_s", 3600)), raw.get("base", {}), groups, variants)
+    suite = Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
+                  raw.get("eval_images", 2000), float(budget), nones(raw.get("base", {})), groups, variants)
+    for i, group in enumerate(groups, 1):  # every case's spec, so a bad one is this line, not a failed group
+        for label in group.estimators:
+            try:
+                suite.case_spec(group, label)
+            except UserError as exc:
+                raise UserError(f"{path}: [[groups]] {i} case '{label}': {exc}") from None
+    return suite
+
+
+def _check_values(path: Path, where: str, table: dict[str, Any]) -> None:
+    """Counts at least LEAST, names among CHOICES."""
+    for key, low in LEAST.items():
+        if key in table and table[key] < low:
+            raise UserError(f"{path}: {where}key '{key}': expected a whole number >= {low}, got {table[key]}")
+    for key, allowed in CHOICES.items():
+        if key in table and table[key] not in allowed:
+            raise UserError(f"{path}: {where}key '{key}': {table[key]!r} is not one of {', '.join(allowed)}")
 
 
 def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]]) -> Group:
@@ -139,10 +164,14 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     if not isinstance(table, dict):
         raise UserError(f"{path}: key 'groups': expected [[groups]] tables, got {table!r}")
     check_keys(path, where, table, GROUP_FIELDS)
+    _check_values(path, where, table)
     missing = [k for k in GROUP_KEYS if k not in table]
     if missing:
         raise UserError(f"{path}: {where}key '{missing[0]}': missing")
     labels = tuple(table.get("estimators", variants))
+    if not labels:
+        raise UserError(f"{path}: {where}key 'estimators': empty, so the group would measure nothing; list at least "
+                        f"one of {', '.join(variants)} (or drop the key for all)")
     unknown = [label for label in labels if label not in variants]
     if unknown:
         raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
