@@ -258,7 +258,7 @@ def load_records(directory: Path) -> list[dict[str, Any]]:
             record = store.read_json(path)
         except store.TornRecord:
             continue
-        if isinstance(record, dict):
+        if store.bench_record_problem(record) is None:  # the summary names the others
             records.append(record)
     return records
 

@@ -282,3 +282,21 @@ def test_records_that_fail_a_check_are_named_and_left_out(results):
         assert line in header, header
     assert "Not counted: 6 run file(s)" in header  # these five and the torn record
     assert rows(results / "demo.csv")["torch-ste-fp32"]["runs"] == "2"  # the good seeds only
+
+
+def test_benchmark_and_session_files_that_fail_a_check_do_not_stop_the_summary(results):
+    (results / "bench" / "cpu" / "g").mkdir(parents=True)
+    (results / "bench" / "cpu" / "g" / "ste.json").write_text('{"status": "ok", "case": "ste"}')
+    (results / "bench" / "cpu" / "g" / "nan.json").write_text(json.dumps({
+        "status": "ok", "case": "fda-n9", "group": {"backend": "torch", "precision": "fp32", "batch": 8,
+                                                     "compile": False},
+        "timing": {"median_ms": float("nan"), "p10_ms": 1.0, "p90_ms": 2.0, "images_per_s": 3.0}}))
+    (results / "bench" / "cpu" / "dir.json").mkdir()
+    (results / "sessions").mkdir()
+    (results / "sessions" / "s.json").write_text('{"wall_s": "long"}')
+    text = write_summary()[0].read_text()
+    header = text[:text.index("\n## ")]
+    assert "Not counted: 3 benchmark file(s)" in header
+    for line in ("cpu/g/ste.json: no group", "cpu/g/nan.json: measured without finite step times",
+                 "cpu/dir.json: a folder, not a file"):
+        assert line in header, header

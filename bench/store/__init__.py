@@ -31,7 +31,8 @@ from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_jso
 from bench.store.activity import Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.events import EVENTS, write_events  # noqa: F401
-from bench.store.record import COMPLETE, STATUSES, meta_problem, record_problem, run_record, timing_of  # noqa: F401
+from bench.store.record import (COMPLETE, STATUSES, bench_record_problem, meta_problem, record_problem,  # noqa: F401
+                                run_record, timing_of)
 from bench.errors import UserError
 
 DEFAULT_RESULTS = REPO / "results"
@@ -154,17 +155,29 @@ def scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     return records, problems
 
 
-def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every benchmark record under results/bench (a file holds one record or a list); unreadable
-    files are skipped (the benchmark rewrites its own on the next run)."""
+def bench_scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every benchmark record under results/bench (a file holds one record or a list), and one line
+    for each file or record that could not be used, naming it and why (the benchmark rewrites its
+    own on the next run)."""
+    bench = (root or results_root()) / "bench"
     rows: list[dict[str, Any]] = []
-    for path in sorted(((root or results_root()) / "bench").rglob("*.json")):
+    problems: list[str] = []
+    for path in sorted(bench.rglob("*.json")):
         try:
             data = read_json(path)
-        except TornRecord:
+        except TornRecord as exc:
+            problems.append(f"{path.relative_to(bench)}: {str(exc).split(': ', 1)[1]}")
             continue
-        rows.extend(row for row in (data if isinstance(data, list) else [data]) if isinstance(row, dict))
-    return rows
+        for row in data if isinstance(data, list) else [data]:
+            if problem := bench_record_problem(row):
+                problems.append(f"{path.relative_to(bench)}: {problem}")
+            else:
+                rows.append(row)
+    return rows, problems
+
+
+def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
+    return bench_scan(root)[0]
 
 
 def iter_records(root: Path | None = None) -> list[dict[str, Any]]:

@@ -127,3 +127,25 @@ def meta_problem(meta: Any) -> str | None:
     if "spec" in meta and not isinstance(meta["spec"], dict):
         return "its metadata's spec is not a table"
     return None
+
+
+BENCH_TIMING = ("median_ms", "p10_ms", "p90_ms", "images_per_s")
+
+
+def bench_record_problem(record: Any) -> str | None:
+    """Why `record` is not a benchmark record bench/benchmark.py wrote (None when it is): the group
+    and case it names, and for a measured case its step-time summary."""
+    if not isinstance(record, dict):
+        return f"not a record (a JSON {type(record).__name__})"
+    if not all(isinstance(record.get(k), str) for k in ("case", "status")):
+        return "no case or status"
+    group = record.get("group")
+    if not (isinstance(group, dict) and isinstance(group.get("backend"), str) and isinstance(group.get("precision"), str)
+            and isinstance(group.get("batch"), int) and isinstance(group.get("compile"), bool)):
+        return "no group (backend, precision, batch, compile)"
+    if record["status"] == "ok":
+        timing = record.get("timing")
+        if not isinstance(timing, dict) or not all(_number(timing.get(k)) and math.isfinite(timing[k])
+                                                   for k in BENCH_TIMING) or not timing["median_ms"] > 0:
+            return f"measured without finite step times ({', '.join(BENCH_TIMING)})"
+    return None
