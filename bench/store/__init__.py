@@ -43,6 +43,7 @@ PROGRESS = "progress.json"
 CHECKPOINT_STEM = "checkpoint"
 STUDY = "study.json"
 LOG = "train.log"
+MAX_STORE_FILE = 256 << 20  # a 400-epoch record with every step time is a few MB
 SESSIONS = "sessions"  # <results>/sessions/*.json: one per `fdabnn ablate` that ran cells (bench/runner.py)
 
 
@@ -59,8 +60,12 @@ class TornRecord(Exception):
 
 
 def read_json(path: Path) -> Any | None:
-    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON (or a folder)."""
+    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON (or a folder,
+    or larger than any file the suite writes, which is not read into memory)."""
     try:
+        if path.stat().st_size > MAX_STORE_FILE:
+            raise TornRecord(f"{path}: {path.stat().st_size:,} bytes, larger than the {MAX_STORE_FILE:,} a store file "
+                             "may be")
         text = path.read_text()
     except FileNotFoundError:
         return None
