@@ -107,7 +107,8 @@ def test_a_measured_record_is_never_replaced_by_an_unmeasured_one(tmp_path, monk
     measured = directory / suite.groups[0].id / "ste.json"
     measured.parent.mkdir(parents=True)
     measured.write_text(json.dumps({"suite": "tiny", "group": suite.groups[0].key(), "case": "ste", "status": "ok",
-                                    "timing": {"median_ms": 12.5, "p90_ms": 13.0, "images_per_s": 640.0}}))
+                                    "timing": {"median_ms": 12.5, "p10_ms": 12.0, "p90_ms": 13.0,
+                                               "images_per_s": 640.0}}))
     before = measured.read_bytes()
     assert benchmark.run_suite(str(suite_file), budget_s=1e-9) == 0
     assert measured.read_bytes() == before
