@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -34,11 +35,14 @@ from bench import isa, store
 from bench.data.augment import batch_plan, plan_epoch
 from bench.data.cifar10 import load_for_spec
 from bench.environment import describe
-from bench.errors import Unsupported
+from bench.errors import Unsupported, UserError
 from bench.launcher import run_child
 from bench.spec import build_spec
 from bench.suite import Group, Suite, group_id, load_suite
 from bench.timing import summarize
+
+
+MEASURED = ("ok", "diverged")  # outcomes of a measurement: only --fresh replaces them
 
 
 def require_device(suite: Suite) -> None:
@@ -89,7 +93,8 @@ def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> 
             backends.check_runnable(spec)
     except Unsupported as exc:
         for label in labels:
-            write(label, {"status": "unsupported", "reason": str(exc)})
+            if _existing_status(directory, group, label) not in MEASURED:
+                write(label, {"status": "unsupported", "reason": str(exc)})
         console.print(f"[yellow]{group.id}: unsupported[/]: {exc}")
         return
 
@@ -130,6 +135,8 @@ def run_group(suite: Suite, group: Group, directory: Path, console: Console) -> 
         eval_stats = eval_of_key[group_id(group.key(cases_of[label][1]))]
         if label in diverged:
             write(label, {"status": "diverged", "reason": diverged[label], "environment": environment})
+            continue
+        if not times[label]:  # nothing timed (the suite refuses steps = 0): no record rather than an empty "ok"
             continue
         timing = summarize(times[label], 0, group.batch)
         timing["first_step_ms"] = warm[label][0]
@@ -200,14 +207,20 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
               budget_s: float | None = None, console: Console | None = None) -> int:
     console = console or Console(stderr=True)
     suite = load_suite(name)
-    directory = out_dir(suite)
-    store.require_writable(directory)
+    if budget_s is not None and not (math.isfinite(budget_s) and budget_s > 0):
+        raise UserError(f"--budget-s {budget_s}: expected a number of seconds > 0; it would measure nothing")
     budget = suite.budget_s if budget_s is None else budget_s
     groups = [g for g in suite.groups if not backends_filter or g.backend in backends_filter]
+    if not groups:
+        raise UserError(f"--backends {','.join(backends_filter or [])}: matches no group of bench suite '{name}' "
+                        f"(its backends: {', '.join(sorted({g.backend for g in suite.groups}))}); it would measure "
+                        "nothing")
+    directory = out_dir(suite)
+    store.require_writable(directory)
     start, failures = time.perf_counter(), 0
     for i, group in enumerate(groups, 1):
         done = [_existing_status(directory, group, label, overrides) for label, overrides in group.cases()]
-        if not fresh and all(status in ("ok", "unsupported", "diverged") for status in done):
+        if not fresh and all(status in (*MEASURED, "unsupported") for status in done):
             console.print(f"[{i}/{len(groups)}] {group.id}: measured already (--fresh to measure again)")
             continue
         reason = backends.unavailable_reason(group.backend)
@@ -237,7 +250,10 @@ def run_suite(name: str, backends_filter: list[str] | None = None, fresh: bool =
 
 def _write_outcome(directory: Path, suite: Suite, group: Group, label: str, status: str, reason: str,
                    overrides: dict[str, Any] | None = None) -> None:
-    """The record of a case that was not measured, and why."""
+    """The record of a case that was not measured, and why; a measured record stays (a budget
+    spent or a backend missing this time says nothing against what was measured before)."""
+    if _existing_status(directory, group, label, overrides) in MEASURED:
+        return
     store.atomic_write_json(_record_path(directory, group, label, overrides), {
         "suite": suite.name, "group": group.key(overrides), "case": label, "device": suite.device,
         "status": status, "reason": reason})
@@ -258,7 +274,7 @@ def load_records(directory: Path) -> list[dict[str, Any]]:
             record = store.read_json(path)
         except store.TornRecord:
             continue
-        if isinstance(record, dict):
+        if store.bench_record_problem(record) is None:  # the summary names the others
             records.append(record)
     return records
 

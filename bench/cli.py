@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from bench.errors import UserError
@@ -13,8 +16,9 @@ ENVIRONMENT = """environment:
   CIFAR10_ROOT     where CIFAR-10 is (default: ~/.cache/fdabnn/cifar10, downloaded there when missing)
   FDABNN_CACHE     where decoded CIFAR-10 arrays are cached (default: ~/.cache/fdabnn/arrays)
   CIFAR10_URL, CIFAR10_MD5   a mirror of the official archive, and its md5
-exit status: 0 done, 1 a run or cell failed, 2 bad input, 3 not supported on this machine, 4 busy (another
-process holds the run), 130 interrupted"""
+exit status: 0 done, 1 a run or cell failed (or the disk filled), 2 bad input, 3 not supported on this machine,
+4 busy (another process holds the run), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); after 1, 130 and 143
+the same command resumes"""
 
 
 def _train_epilog() -> str:
@@ -74,10 +78,18 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from bench.evaluation import evaluate_checkpoint
 
+    overrides = list(args.overrides)
+    if args.checkpoint_path and args.checkpoint:  # argparse put the first key=value in the checkpoint's place
+        if "=" not in str(args.checkpoint):
+            raise UserError(f"eval: '{args.checkpoint}' given besides --checkpoint_path {args.checkpoint_path}; "
+                            "give one checkpoint (spec fields as key=value)")
+        overrides.insert(0, str(args.checkpoint))
+    elif args.checkpoint and "=" in str(args.checkpoint) and not args.checkpoint.exists():
+        raise UserError(f"eval: '{args.checkpoint}' is where the checkpoint goes; give the run directory or "
+                        "checkpoint first, then key=value fields")
     checkpoint = args.checkpoint_path or args.checkpoint
     if checkpoint is None:
         raise UserError("eval: no checkpoint given; pass a run directory or --checkpoint_path FILE")
-    overrides = list(args.overrides)
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     if args.platform:
@@ -228,19 +240,40 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's kill, `kill PID`), raised where the process is, so that it ends like
+    Ctrl-C: children stopped, partial files removed, the last checkpoint kept."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+# a path the system refuses: bad input, named with the system's reason
+_BAD_PATH = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EROFS, errno.ELOOP, errno.EEXIST)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume from the last finished epoch", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what, status = ("terminated (SIGTERM)", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else \
+            ("interrupted", 130)
+        print(f"{what}: run the same command again to resume from the last finished epoch", file=sys.stderr)
+        return status
     except Exception as exc:  # a failure the suite did not foresee: still one line, the traceback on request
         if os.environ.get("FDABNN_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in _BAD_PATH:
+            print(f"error: {exc.filename or 'a path'}: {exc.strerror}; give a path this system accepts (each name "
+                  "at most 255 bytes, folders where folders are expected, and writable)", file=sys.stderr)
+            return 2
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (unexpected; "
               "FDABNN_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import backends
+from bench import store
 from bench.architecture import spec_tree_for_state
 from bench.errors import UserError
 from bench.spec import Spec, build_spec
@@ -43,6 +44,8 @@ def read_state(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 def convert_checkpoint(src: Path, dst: Path) -> None:
     """Write `src` (.pt or .ckpt) as `dst` in the other backend's format, model weights only."""
     src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        raise UserError(f"convert {src} -> {dst}: the destination is a folder; give a file name ending in .pt or .ckpt")
     src_backend, dst_backend = backends.checkpoint_backend(src), backends.checkpoint_backend(dst)
     if src_backend == dst_backend:
         raise UserError(f"convert {src} -> {dst}: both are {src_backend} checkpoints; give a .pt and a .ckpt")
@@ -50,6 +53,10 @@ def convert_checkpoint(src: Path, dst: Path) -> None:
     if reason:
         raise UserError(f"convert to {dst.suffix}: backend '{dst_backend}' unavailable: {reason}")
     state, meta = read_state(src)
+    if not isinstance(meta, dict):
+        store.checked_meta(src, meta)  # refuses, naming what the meta is; its content is carried as it is
+    # the source run's spec names the other backend: the converted file belongs to no run directory
+    meta = {k: v for k, v in meta.items() if k != "spec"}
     backend = backends.prepare(spec_for_state(state, dst_backend))
     backend.load_state_numpy(state)
     backend.save_model(dst, meta)

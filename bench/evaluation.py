@@ -50,7 +50,7 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | None = None,
     backends.check_runnable(spec)
     with console.status(f"building the {spec.backend} model and loading CIFAR-10's test images ..."):
         backend = backends.prepare(spec)
-        meta = backend.load_checkpoint(checkpoint)  # before the data: the likelier problem, found sooner
+        meta = store.checked_meta(checkpoint, backend.load_checkpoint(checkpoint))  # before the data: the likelier problem, found sooner
         data = load_for_spec(spec, require_train=False)
         backend.set_data(data)
     epoch = f"epoch {meta['epoch'] + 1} of {spec.train.epochs}" if "epoch" in meta else "no epoch recorded"

@@ -257,7 +257,7 @@ class _Board:
         self.lines: dict[str, TaskID] = {}
         self.started: dict[str, float] = {}
         self.spent: list[tuple[float, float]] = []  # (estimated, actual) of the cells finished here
-        self.done = self.failed = 0
+        self.done = self.failed = self.left = 0  # left: held by another runner, not a failure
 
     def start(self, cell: Cell) -> None:
         self.started.setdefault(cell.run_id, time.monotonic())
@@ -267,7 +267,8 @@ class _Board:
         self.spent.append((self.plan.estimate.seconds[cell.run_id], time.monotonic() - self.started[cell.run_id]))
         self.bar.remove_task(self.lines.pop(cell.run_id))
         self.done += outcome.status in ACCEPTABLE
-        self.failed += outcome.status not in ACCEPTABLE
+        self.left += outcome.status == BUSY
+        self.failed += outcome.status not in (*ACCEPTABLE, BUSY)
 
     def _expected(self, run_id: str) -> float:
         """A cell's seconds: its estimate scaled by how far off the estimates were on the cells
@@ -290,8 +291,10 @@ class _Board:
             epochs, epoch = cell.spec.train.epochs, len(store.read_progress(root / run_id)) + 1
             self.bar.update(task, description=f"  {cell.name} [{place}] epoch {min(epoch, epochs)}/{epochs}")
         eta = left / max(1, min(self.slots, len(self.lines) + len(waiting)))
-        self.bar.update(self.study, description=f"cells {self.done + self.failed}/{self.total}: {self.done} done, "
-                                                f"{self.failed} failed, {len(self.lines)} running | "
+        left = f"{self.left} left to another runner, " if self.left else ""
+        self.bar.update(self.study, description=f"cells {self.done + self.failed + self.left}/{self.total}: "
+                                                f"{self.done} done, {self.failed} failed, {left}"
+                                                f"{len(self.lines)} running | "
                                                 f"study ETA {format_duration(eta)}")
         self.bar.refresh()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -17,10 +18,12 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from bench.data.dataset import split_sizes
+from bench.data.dataset import TEST_PER_CLASS, TRAIN_PER_CLASS, split_sizes
 from bench.errors import UserError
 from bench.estimators import ESTIMATORS, Param, variant_label
 from bench.estimators import NAMES as ESTIMATOR_NAMES
+from bench.tomlfile import plain_tree, read_text
+from bench.yamlfile import load_yaml
 
 BACKENDS = ("torch", "mindspore")
 DEVICES = ("cpu", "cuda", "auto")
@@ -108,8 +111,10 @@ class TrainSpec(_Strict):
 class DataSpec(_Strict):
     root: str | None = Field(None, description="CIFAR-10 location (none: --data-root, then $CIFAR10_ROOT, then "
                                                "~/.cache/fdabnn/cifar10)")
-    subset: int | None = Field(None, ge=1, description="training images PER CLASS, stratified (none: all 5,000)")
-    test_subset: int | None = Field(None, ge=1, description="test images PER CLASS, stratified (none: all 1,000)")
+    subset: int | None = Field(None, ge=1, le=TRAIN_PER_CLASS,
+                               description="training images PER CLASS, stratified (none: all 5,000)")
+    test_subset: int | None = Field(None, ge=1, le=TEST_PER_CLASS,
+                                    description="test images PER CLASS, stratified (none: all 1,000)")
     normalization: Literal["imagenet", "cifar"] = Field("imagenet", description="per-channel mean/std: ImageNet's "
                                                                                 "(model zoo) or CIFAR-10's")
     augment: bool = Field(True, description="random crop (padding 4) and horizontal flip")
@@ -149,7 +154,7 @@ class Spec(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return _canonical(self.model_dump(mode="json"))
 
     def digest(self) -> str:
         """Stable hash of everything that changes the result, for run directory names."""
@@ -182,21 +187,66 @@ ALIASES = {
 }
 
 
-def parse_value(text: str) -> Any:
-    """`key=value` values: YAML scalars, so 9 -> int, true -> bool, none/null -> None, fda -> str."""
-    if text.strip().lower() in ("none", "null", "~", ""):
+_NONE_TEXT = ("none", "null", "~", "")
+_INT_TEXT = re.compile(r"[-+]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|nan)", re.IGNORECASE)
+
+
+def _canonical(value: Any) -> Any:
+    """-0.0 -> 0.0 throughout, so that numbers that are equal name the same run."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return 0.0 if isinstance(value, float) and value == 0 else value
+
+
+def canonical_key(key: str, value: Any = None) -> str:
+    """A dotted field name from a dotted key or an alias; `estimator=fda` names estimator.name and
+    `noise=true` noise.enabled."""
+    key = ALIASES.get(key, key)
+    if key in ("estimator", "noise") and not isinstance(value, dict):
+        key = "estimator.name" if key == "estimator" else "noise.enabled"
+    return key
+
+
+def _annotation(dotted: str) -> Any:
+    """The type of spec field `dotted`, None when there is no such field (build_spec names it)."""
+    model: Any = Spec
+    for part in dotted.split("."):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        model = model.model_fields[part].annotation
+    return None if isinstance(model, type) and issubclass(model, BaseModel) else model
+
+
+def parse_value(dotted: str, text: str) -> Any:
+    """A `key=value` value read as its field's type, never guessed from the text: true/false for a
+    boolean, decimal digits for an integer (`010` is ten), a float's decimal or exponent form; a
+    string field (a path, a name) takes the text as it is, `#` and `:` included; none/null -> None
+    where the field allows it."""
+    annotation = _annotation(dotted)
+    if annotation is None:
+        return text  # no such field: build_spec names it and lists the allowed ones
+    kinds = get_args(annotation) if get_origin(annotation) is not Literal and get_args(annotation) else (annotation,)
+    if type(None) in kinds and text.strip().lower() in _NONE_TEXT:
         return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+    kinds = tuple(k for k in kinds if k is not type(None))
+    if str in kinds or kinds[0] not in (bool, int, float):  # a name, a path, one of a Literal's words
         return text
+    kind, value = kinds[0], text.strip()
+    if kind is bool and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if kind is int and _INT_TEXT.fullmatch(value):
+        return int(value)
+    if kind is float and _FLOAT_TEXT.fullmatch(value):
+        return float(value)
+    wanted = {bool: "true or false", int: "a whole number in decimal digits", float: "a number"}[kind]
+    raise UserError(f"spec field '{dotted}': expected {wanted} (got {text!r})")
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
-    key = ALIASES.get(key, key)
-    # `estimator=fda` sets the estimator's name, keeping its other fields
-    if key in ("estimator", "noise") and not isinstance(value, dict):
-        key = "estimator.name" if key == "estimator" else "noise.enabled"
+    key = canonical_key(key, value)
     parts = key.split(".")
     node = tree
     for part in parts[:-1]:
@@ -231,21 +281,30 @@ def _flatten(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
     return flat
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise ValueError(f"duplicate key '{twice}'")
+    return dict(pairs)
+
+
 def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """A spec file's table of fields; a key given twice is refused in every format (TOML's own rule)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"spec file {path}: not found; give the path of a .toml or .yaml file")
-    text = path.read_text()
+    if path.suffix not in (".json", ".toml", ".yaml", ".yml") and not path.is_dir():
+        raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml, .yml or .json")
+    text = read_text(path, "spec file")
     try:
         if path.suffix == ".json":  # what the ablation runner hands a cell: a resolved spec
-            return _spec_table(path, json.loads(text))
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        if path.suffix in (".yaml", ".yml"):
-            return _spec_table(path, yaml.safe_load(text) or {})
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+            tree = json.loads(text, object_pairs_hook=_no_duplicates)
+        elif path.suffix == ".toml":
+            tree = tomllib.loads(text)
+        else:
+            tree = load_yaml(text) or {}
+    except (ValueError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:  # JSONDecodeError is a ValueError
         raise UserError(f"spec file {path}: not valid {path.suffix[1:].upper()}: {exc}".splitlines()[0]) from None
-    raise UserError(f"spec file {path}: unknown extension '{path.suffix}'; use .toml, .yaml, .yml or .json")
+    return _spec_table(path, plain_tree(path, tree))
 
 
 def _spec_table(path: Path, tree: Any) -> dict[str, Any]:
@@ -256,19 +315,26 @@ def _spec_table(path: Path, tree: Any) -> dict[str, Any]:
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` items -> {dotted field: typed value}; a field given twice is refused, not the first dropped."""
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise UserError(f"override '{item}': expected key=value, e.g. estimator=fda or train.epochs=1")
         key, value = item.split("=", 1)
-        out[key.strip()] = parse_value(value)
+        dotted = canonical_key(key.strip())
+        if dotted in given:
+            raise UserError(f"override '{item}': {dotted} is already given ('{given[dotted]}'); give it once")
+        given[dotted] = item
+        out[dotted] = parse_value(dotted, value)
     return out
 
 
 def build_spec(tree: dict[str, Any]) -> Spec:
     """Validate a spec tree; the first problem becomes a one-line UserError naming the field."""
     try:
-        spec = Spec.model_validate(merge({}, tree))
+        # strict: a boolean is no integer (epochs=true), a float no integer, "yes" no boolean
+        spec = Spec.model_validate(merge({}, tree), strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "spec"

@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.environment import REPO
 from bench.errors import UserError
-from bench.spec import BACKENDS, PRECISIONS, Spec, _flatten, build_spec, merge
+from bench.spec import BACKENDS, PRECISIONS, Spec, _flatten, build_spec, canonical_key, merge
 from bench.tomlfile import check_keys, nones, read_toml
 
 ABLATIONS = REPO / "ablations"
@@ -38,6 +38,10 @@ PROFILES_FILE = ABLATIONS / "profiles.toml"
 STUDY_KEYS = {"title": str, "question": str, "backends": list, "base": dict, "grid": list}
 PROFILE_KEYS = {"about": str, "seeds": list, "spec": dict}
 ESTIMATE_KEYS = ("step_s_at_batch_128", "startup_s")
+# fields the runner sets on every cell, last: a study that sets them would be overruled without a word
+RUNNER_FIELDS = {"train.seed": "the seeds are the profile's; run others with --seeds 0,1,2",
+                 "backend": "list them in the study's `backends = [...]` (or choose with --backends)",
+                 "device": "choose it with --device"}
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ def load_study(name_or_path: str) -> Study:
     if not backends:
         raise UserError(f"{path}: key 'backends': empty; name at least one of {', '.join(BACKENDS)}")
     base = nones(raw.get("base", {}))
+    _refuse_runner_fields(path, "[base]", _flat(base))
     _validate(path, "[base]", base)
     grids = tuple(_read_grid(path, i, table) for i, table in enumerate(raw["grid"], 1))
     if not grids:
@@ -190,7 +195,15 @@ def _read_grid(path: Path, index: int, table: Any) -> dict[str, list[Any]]:
         if not values:
             raise UserError(f"{path}: {where} key '{key}': empty list; give at least one value")
         out[key] = values
+    _refuse_runner_fields(path, where, out)
     return out
+
+
+def _refuse_runner_fields(path: Path, where: str, fields: dict[str, Any]) -> None:
+    for key in fields:
+        if (dotted := canonical_key(key)) in RUNNER_FIELDS:
+            raise UserError(f"{path}: {where} key '{key}': {dotted} is set by the runner, not the study; "
+                            f"{RUNNER_FIELDS[dotted]}")
 
 
 def _combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:

@@ -22,13 +22,14 @@ variant.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
 from bench.estimators import variant_label
-from bench.spec import Spec, build_spec
+from bench.spec import BACKENDS, PRECISIONS, Spec, build_spec
 from bench.tomlfile import check_keys, nones, read_toml
 
 SUITES = Path(__file__).resolve().parent / "suites"
@@ -42,6 +43,9 @@ BESIDE_FIELDS = {"precision": str, "cuda_graph": bool, "estimators": list}
 ESTIMATE_KEYS = {"startup_s": (int, float), "case_s": (int, float), "compiled_case_s": (int, float)}
 # without an [estimate] table: what a group took on the 2-core development CPU, generously
 DEFAULT_ESTIMATE = {"startup_s": 30.0, "case_s": 30.0, "compiled_case_s": 90.0}
+# the smallest value of each count that still measures something (steps = 0 times nothing)
+LEAST = {"warmup": 0, "steps": 1, "rounds": 1, "batch": 1, "eval_images": 10}
+CHOICES = {"device": ("cpu", "cuda"), "backend": BACKENDS, "precision": PRECISIONS}
 
 
 @dataclass(frozen=True)
@@ -155,16 +159,37 @@ def load_suite(name: str) -> Suite:
         raise UserError(f"bench suite '{name}': no {path}; choose one of {', '.join(suite_names())}")
     raw = read_toml(path)
     check_keys(path, "", raw, SUITE_KEYS)
+    _check_values(path, "", raw)
+    budget = raw.get("budget_s", 3600)
+    if not (math.isfinite(budget) and budget > 0):
+        raise UserError(f"{path}: key 'budget_s': expected a number of seconds > 0, got {budget!r}")
     variants = load_variants()
     groups = tuple(_group(path, i, table, raw, variants) for i, table in enumerate(raw.get("groups", []), 1))
     if not groups:
         raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
     estimate = raw.get("estimate", {})
     check_keys(path, "[estimate] ", estimate, ESTIMATE_KEYS)
-    return Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
-                 raw.get("eval_images", 2000), float(raw.get("budget_s", 3600)),
-                 {**DEFAULT_ESTIMATE, **{k: float(v) for k, v in estimate.items()}}, raw.get("base", {}), groups,
-                 variants)
+    suite = Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
+                  raw.get("eval_images", 2000), float(budget),
+                  {**DEFAULT_ESTIMATE, **{k: float(v) for k, v in estimate.items()}}, nones(raw.get("base", {})),
+                  groups, variants)
+    for i, group in enumerate(groups, 1):  # every case's spec, so a bad one is this line, not a failed group
+        for label, overrides in group.cases():
+            try:
+                suite.case_spec(group, label, overrides)
+            except UserError as exc:
+                raise UserError(f"{path}: [[groups]] {i} case '{label}': {exc}") from None
+    return suite
+
+
+def _check_values(path: Path, where: str, table: dict[str, Any]) -> None:
+    """Counts at least LEAST, names among CHOICES."""
+    for key, low in LEAST.items():
+        if key in table and table[key] < low:
+            raise UserError(f"{path}: {where}key '{key}': expected a whole number >= {low}, got {table[key]}")
+    for key, allowed in CHOICES.items():
+        if key in table and table[key] not in allowed:
+            raise UserError(f"{path}: {where}key '{key}': {table[key]!r} is not one of {', '.join(allowed)}")
 
 
 def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]]) -> Group:
@@ -172,26 +197,32 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     if not isinstance(table, dict):
         raise UserError(f"{path}: key 'groups': expected [[groups]] tables, got {table!r}")
     check_keys(path, where, table, GROUP_FIELDS)
+    _check_values(path, where, table)
     missing = [k for k in GROUP_KEYS if k not in table]
     if missing:
         raise UserError(f"{path}: {where}key '{missing[0]}': missing")
-    labels = _labels(path, table.get("estimators", variants), variants)
+    labels = _labels(path, where, table.get("estimators", variants), variants)
     beside = []
     for number, extra in enumerate(table.get("beside", []), 1):
         if not isinstance(extra, dict):
             raise UserError(f"{path}: {where}key 'beside': expected [[groups.beside]] tables, got {extra!r}")
-        check_keys(path, f"{where}[[groups.beside]] {number} ", extra, BESIDE_FIELDS)
+        inner = f"{where}[[groups.beside]] {number} "
+        check_keys(path, inner, extra, BESIDE_FIELDS)
+        _check_values(path, inner, extra)
         overrides = {k: v for k, v in extra.items() if k != "estimators"}
         if not overrides or all(table.get(k, False) == v for k, v in overrides.items()):
-            raise UserError(f"{path}: {where}[[groups.beside]] {number}: changes nothing of the group; set a "
-                            f"precision or cuda_graph other than the group's")
-        beside.append((overrides, _labels(path, extra.get("estimators", labels), variants)))
+            raise UserError(f"{path}: {inner}changes nothing of the group; set a precision or cuda_graph other "
+                            "than the group's")
+        beside.append((overrides, _labels(path, inner, extra.get("estimators", labels), variants)))
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
                  table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
                  table.get("cuda_graph", False), tuple(beside))
 
 
-def _labels(path: Path, labels: Any, variants: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+def _labels(path: Path, where: str, labels: Any, variants: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    if not labels:
+        raise UserError(f"{path}: {where}key 'estimators': empty, so the group would measure nothing; list at least "
+                        f"one of {', '.join(variants)} (or drop the key for all)")
     unknown = [label for label in labels if label not in variants]
     if unknown:
         raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")

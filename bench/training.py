@@ -22,7 +22,7 @@ from bench.data.cifar10 import load_for_spec
 from bench.data.dataset import Cifar10Arrays
 from bench.divergence import Divergence, divergence
 from bench.environment import describe
-from bench.errors import UserError
+from bench.errors import NoSpace, UserError
 from bench.estimators import estimator, variant_label
 from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
 from bench.schedules import Schedules
@@ -85,17 +85,50 @@ class RunFailed(UserError):
     exit_code = 1
 
 
-def _own_run_dir(spec: Spec, run_dir: Path) -> None:
-    """spec.json says which spec the directory trains; a torn one (a crash outside this code) is
-    rewritten rather than failing the run forever."""
-    try:
-        existing = store.read_json(run_dir / store.SPEC)
-    except store.TornRecord:
-        existing = None
-    if existing is not None and existing != spec.to_dict():
-        raise UserError(f"run directory {run_dir} holds a run of another spec; choose another --run-dir "
-                        "or delete it")
-    store.atomic_write_json(run_dir / store.SPEC, spec.to_dict())
+def _check_identity(spec: Spec, run_dir: Path) -> bool:
+    """Whether run_dir's spec.json or record.json says it trains `spec` (False: neither says anything,
+    so its checkpoint must); a directory whose files belong to another spec is refused, nothing
+    touched. A torn spec.json or record (a crash outside this code) says nothing and is rewritten."""
+    said = []
+    for name, read in ((store.SPEC, lambda tree: tree), (store.RECORD, lambda tree: tree.get("spec"))):
+        try:
+            tree = store.read_json(run_dir / name)
+        except store.TornRecord:
+            continue
+        if isinstance(tree, dict) and read(tree) is not None:
+            if read(tree) != spec.to_dict():
+                raise UserError(f"run directory {run_dir} holds a run of another spec (its {name} says so); choose "
+                                "another --run-dir, or delete that directory to train this spec there")
+            said.append(name)
+    return bool(said)
+
+
+def _check_checkpoint(spec: Spec, run_dir: Path, checkpoint: Path, meta: Any, identified: bool) -> dict[str, Any]:
+    """The checkpoint's meta, once its own word on its spec is checked: another spec's, or none in a
+    directory nothing else identifies, is refused."""
+    meta = store.checked_meta(checkpoint, meta)
+    if not {"epoch", "history", "wall_s"} <= meta.keys():
+        raise UserError(f"run directory {run_dir}: {checkpoint.name} holds a model but no training state "
+                        "(epoch, history); delete it to train from scratch, or evaluate it with `fdabnn eval`")
+    saved = meta.get("spec")
+    if saved is not None and saved != spec.to_dict():
+        raise UserError(f"run directory {run_dir}: {checkpoint.name} is of another spec; choose another "
+                        "--run-dir, or delete that directory to train this spec there")
+    if saved is None and not identified:
+        raise UserError(f"run directory {run_dir}: {checkpoint.name} cannot be told apart from another "
+                        "spec's (no spec.json, record.json or spec in the checkpoint); choose another --run-dir, or "
+                        "delete the checkpoint to train from scratch")
+    return meta
+
+
+def _check_run_dir(spec: Spec, run_dir: Path) -> None:
+    """Everything the run directory says about its spec, read before its claim, the data or any
+    write, so that a refusal touches nothing; checked again under the claim."""
+    identified = _check_identity(spec, run_dir)
+    kind = backends.backend_class(spec.backend)
+    checkpoint = run_dir / f"{store.CHECKPOINT_STEM}{kind.checkpoint_suffix}"
+    if checkpoint.exists():
+        _check_checkpoint(spec, run_dir, checkpoint, kind.read_model_state(checkpoint)[1], identified)
 
 
 def _progress(console: Console) -> Progress:
@@ -121,6 +154,7 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     store.require_writable(run_dir.parent)
     if (finished := _finished(spec, run_dir, console)) is not None:
         return finished
+    _check_run_dir(spec, run_dir)
     # the data before the run directory: a data problem leaves no directory behind
     data = data if data is not None else load_for_spec(spec)
     with store.claim(run_dir):
@@ -137,21 +171,23 @@ def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | N
 
 
 def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Console) -> dict[str, Any]:
-    _own_run_dir(spec, run_dir)
+    identified = _check_identity(spec, run_dir)
     if (finished := _finished(spec, run_dir, console)) is not None:  # by another process meanwhile
         return finished
-    # an earlier attempt's record (failed, nonfinite, torn): this attempt writes its own
-    (run_dir / store.RECORD).unlink(missing_ok=True)
-    console.print(f"run directory: {run_dir}", soft_wrap=True, highlight=False)  # a path stays one line
-
     spe = steps_per_epoch(len(data.train_y), spec.train.batch_size, spec.train.max_steps_per_epoch)
     backend = backends.prepare(spec, data)
     run = _Run(spec, run_dir, backend, data)
 
     start_epoch = 0
     if run.checkpoint.exists():
-        meta = backend.load_checkpoint(run.checkpoint)
+        meta = _check_checkpoint(spec, run_dir, run.checkpoint, backend.load_checkpoint(run.checkpoint), identified)
         start_epoch, run.history, run.wall_s = meta["epoch"] + 1, meta["history"], meta["wall_s"]
+    store.atomic_write_json(run_dir / store.SPEC, spec.to_dict())
+    # an earlier attempt's record of this spec (failed, nonfinite, torn): this attempt writes its own;
+    # a finished one was returned above, and another spec's refused
+    (run_dir / store.RECORD).unlink(missing_ok=True)
+    console.print(f"run directory: {run_dir}", soft_wrap=True, highlight=False)  # a path stays one line
+    if start_epoch:
         console.print(f"resuming {run_dir.name} after epoch {start_epoch} of {spec.train.epochs}")
 
     environment = describe(backend.versions()) | {"device": backend.device, "data": data.source.to_dict(),
@@ -164,7 +200,7 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
             return _finish(run, environment, "diverged", diverged.describe())
     except NonFiniteLoss as exc:
         return _finish(run, environment, "nonfinite", str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, NoSpace):  # resumable as they are: no record (a full disk would not take one)
         raise
     except Exception as exc:  # recorded so an ablation grid can go on; the CLI still exits non-zero
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -233,7 +269,8 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
                 "peers": {"host": sharing.host_peers, "device": sharing.device_peers},
                 "shared": sharing.shared(backend.device),
             })
-            backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s})
+            backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s,
+                                                     "spec": spec.to_dict()})
             store.atomic_write_json(run.run_dir / store.PROGRESS, run.history)
             store.write_events(run.run_dir, run.history)
             if not sync_each_step:

@@ -60,6 +60,28 @@ def _wrong_architecture():
     return {"model": {"conv1.weight": torch.zeros(3, 3)}, "meta": {}}
 
 
+def _model_state():
+    from backends.pytorch.resnet import BinaryResNet20
+    from bench.spec import Spec
+    return BinaryResNet20(Spec()).state_dict()
+
+
+def _checkpoint_with_meta(meta: object) -> Callable[[], bytes]:
+    return _torch_file(lambda: {"model": _model_state(), "meta": meta})
+
+
+def _alias_bomb() -> str:
+    """Nine levels of nine aliases: a few hundred bytes that name 9**9 strings."""
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+SUITE_OK = 'device = "cpu"\n[[groups]]\nbackend = "torch"\nprecision = "fp32"\nbatch = 8\ncompile = false\n' \
+           'estimators = ["ste"]\n'
+TINY = ("data.subset=2", "data.test_subset=1", "batch_size=8", "epochs=1")  # a spec whose model builds quickly
+
+
 def _hundred_classes():
     from backends.pytorch.resnet import BinaryResNet20
     from bench.spec import Spec
@@ -99,6 +121,35 @@ SPEC_CASES = [
     Case("cuda-without-gpu", ("train", "device=cuda"), "CUDA", exit_code=3),
     Case("usage-unknown-option", ("train", "--bogus"), "unrecognized arguments: --bogus", exit_code=2),
     Case("usage-no-command", (), "required: COMMAND", exit_code=2),
+    # values parse as their field's type (no YAML 1.1 guessing), each field once
+    Case("seed-sexagesimal", ("train", "seed=1:30"), "spec field 'train.seed': expected a whole number", exit_code=2),
+    Case("epochs-true", ("train", "epochs=true"), "spec field 'train.epochs'", exit_code=2),
+    Case("epochs-decimal", ("train", "epochs=1.5"), "spec field 'train.epochs'", exit_code=2),
+    Case("noise-yes", ("train", "noise=yes"), "spec field 'noise.enabled': expected true or false", exit_code=2),
+    Case("n-octal-prefix", ("train", "n=0o10"), "spec field 'estimator.n'", exit_code=2),
+    Case("lr-hex", ("train", "lr=0x10"), "spec field 'optim.lr': expected a number", exit_code=2),
+    Case("override-twice", ("train", "n=3", "estimator.n=4"), "estimator.n is already given ('n=3')", exit_code=2),
+    Case("data-root-twice", ("train", "--data-root", "{case}/a", "data.root={case}/b"), "data.root is already given",
+         exit_code=2),
+    Case("subset-over-split", ("train", "data.subset=6000"), "spec field 'data.subset'", exit_code=2),
+    Case("test-subset-over-split", ("train", "data.test_subset=1001"), "spec field 'data.test_subset'", exit_code=2),
+    Case("spec-yaml-duplicate-section", ("train", "--spec", "{case}/d.yaml"), "duplicate key 'train'",
+         {"d.yaml": "train: {epochs: 1}\ntrain: {batch_size: 8}\n"}, exit_code=2),
+    Case("spec-json-duplicate-key", ("train", "--spec", "{case}/d.json"), "duplicate key 'backend'",
+         {"d.json": '{"backend": "torch", "backend": "mindspore"}'}, exit_code=2),
+    Case("spec-yaml-yes", ("train", "--spec", "{case}/y.yaml"), "spec field 'noise.enabled'",
+         {"y.yaml": "noise: {enabled: yes}\n"}, exit_code=2),
+    Case("spec-yaml-sexagesimal", ("train", "--spec", "{case}/s.yaml"), "spec field 'train.seed'",
+         {"s.yaml": "train: {seed: 1:30}\n"}, exit_code=2),
+    Case("spec-yaml-alias-bomb", ("train", "--spec", "{case}/bomb.yaml"), "expands past 100,000 values",
+         {"bomb.yaml": _alias_bomb()}, exit_code=2),
+    Case("spec-not-utf8", ("train", "--spec", "{case}/l1.toml"), "not UTF-8 text",
+         {"l1.toml": b"[train]\nepochs = 1 # \xe9t\xe9\n"}, exit_code=2),
+    Case("spec-toml-date", ("train", "--spec", "{case}/date.toml"), "key 'data.root': a date",
+         {"date.toml": "[data]\nroot = 1979-05-27\n"}, exit_code=2),
+    Case("spec-is-a-folder", ("train", "--spec", "{case}/dir.toml"), "is a folder", {"dir.toml/x": ""}, exit_code=2),
+    Case("spec-too-large", ("train", "--spec", "{case}/big.toml"), "larger than the 1,048,576 an input file may be",
+         {"big.toml": "#" * (1 << 20) + "\n"}, exit_code=2),
 ]
 
 STUDY_CASES = [
@@ -118,6 +169,43 @@ STUDY_CASES = [
          {"s.toml": STUDY_OK}, exit_code=2),
     Case("bench-suite-unknown", ("bench", "--suite", "nope"), "bench suite 'nope'", exit_code=2),
     Case("bench-gpu-without-cuda", ("bench", "--suite", "gpu"), "make bench-cpu", exit_code=3),
+    # a grid over what the runner sets would be overruled: refused, naming the flag
+    Case("study-grid-seed", ("ablate", "{case}/s.toml"), "train.seed is set by the runner, not the study; the seeds "
+         "are the profile's; run others with --seeds", {"s.toml": STUDY_OK + "train.seed = [0, 1, 2]\n"}, exit_code=2),
+    Case("study-grid-seed-alias", ("ablate", "{case}/s.toml"), "key 'seed': train.seed is set by the runner",
+         {"s.toml": STUDY_OK + "seed = [0, 1]\n"}, exit_code=2),
+    Case("study-grid-backend", ("ablate", "{case}/s.toml"), "backends = [...]",
+         {"s.toml": STUDY_OK + 'backend = ["mindspore"]\n'}, exit_code=2),
+    Case("study-grid-device", ("ablate", "{case}/s.toml"), "choose it with --device",
+         {"s.toml": STUDY_OK + 'device = ["cuda"]\n'}, exit_code=2),
+    Case("study-base-seed", ("ablate", "{case}/s.toml"), "[base] key 'train.seed'",
+         {"s.toml": STUDY_OK.replace("[[grid]]", "[base]\ntrain.seed = 3\n[[grid]]")}, exit_code=2),
+    Case("study-not-utf8", ("ablate", "{case}/s.toml"), "not UTF-8 text",
+         {"s.toml": STUDY_OK.encode() + b"# \xff\n"}, exit_code=2),
+    Case("study-is-a-folder", ("ablate", "{case}/s.toml"), "is a folder", {"s.toml/x": ""}, exit_code=2),
+    Case("study-toml-date", ("ablate", "{case}/s.toml"), "key 'title': a date",
+         {"s.toml": STUDY_OK.replace('title = "T"', "title = 2024-01-01")}, exit_code=2),
+    # a bench that would measure nothing, and suites checked when they load
+    Case("bench-budget-negative", ("bench", "--budget-s", "-1"), "--budget-s -1.0: expected a number of seconds > 0",
+         exit_code=2),
+    Case("bench-budget-nan", ("bench", "--budget-s", "nan"), "--budget-s nan", exit_code=2),
+    Case("bench-backends-match-nothing", ("bench", "--backends", "jax"), "matches no group", exit_code=2),
+    Case("bench-suite-steps-zero", ("bench", "--suite", "{case}/s.toml"), "key 'steps': expected a whole number >= 1",
+         {"s.toml": "steps = 0\n" + SUITE_OK}, exit_code=2),
+    Case("bench-suite-rounds-zero", ("bench", "--suite", "{case}/s.toml"), "[[groups]] 1 key 'rounds'",
+         {"s.toml": SUITE_OK + "rounds = 0\n"}, exit_code=2),
+    Case("bench-suite-precision-fp8", ("bench", "--suite", "{case}/s.toml"), "key 'precision': 'fp8' is not one of",
+         {"s.toml": SUITE_OK.replace('"fp32"', '"fp8"')}, exit_code=2),
+    Case("bench-suite-batch-zero", ("bench", "--suite", "{case}/s.toml"), "key 'batch': expected a whole number >= 1",
+         {"s.toml": SUITE_OK.replace("batch = 8", "batch = 0")}, exit_code=2),
+    Case("bench-suite-unknown-group-key", ("bench", "--suite", "{case}/s.toml"), "key 'bogus': unknown",
+         {"s.toml": SUITE_OK + "bogus = 1\n"}, exit_code=2),
+    Case("bench-suite-no-estimators", ("bench", "--suite", "{case}/s.toml"), "key 'estimators': empty",
+         {"s.toml": SUITE_OK.replace('["ste"]', "[]")}, exit_code=2),
+    Case("bench-suite-budget-zero", ("bench", "--suite", "{case}/s.toml"), "key 'budget_s'",
+         {"s.toml": "budget_s = 0\n" + SUITE_OK}, exit_code=2),
+    Case("bench-suite-bad-case-spec", ("bench", "--suite", "{case}/s.toml"), "case 'ste': spec field 'train.bogus'",
+         {"s.toml": SUITE_OK.replace("[[groups]]", "[base]\n\"train.bogus\" = 1\n[[groups]]")}, exit_code=2),
 ]
 
 DATA_CASES = [
@@ -154,6 +242,16 @@ CHECKPOINT_CASES = [
     Case("convert-same-kind", ("convert", "{case}/a.pt", "{case}/b.pt"), "both are torch checkpoints",
          exit_code=2),
     Case("convert-suffix", ("convert", "{case}/a.pt", "{case}/b.onnx"), "unknown suffix '.onnx'", exit_code=2),
+    Case("convert-destination-folder", ("convert", "{case}/a.pt", "{case}/out.ckpt"), "the destination is a folder",
+         {"out.ckpt/x": ""}, exit_code=2),
+    Case("eval-two-checkpoints", ("eval", "--checkpoint_path", "{case}/a.pt", "{case}/b.pt"),
+         "given besides --checkpoint_path", exit_code=2),
+    Case("eval-override-in-checkpoint-place", ("eval", "data.test_subset=1"), "is where the checkpoint goes",
+         exit_code=2),
+    Case("eval-meta-wrong-type", ("eval", "{case}/m.pt"), "its metadata is a str, not a table",
+         {"m.pt": _checkpoint_with_meta("epoch 3")}, exit_code=2),
+    Case("eval-meta-epoch-wrong-type", ("eval", "{case}/m.pt"), "its metadata's epoch is 'three'",
+         {"m.pt": _checkpoint_with_meta({"epoch": "three"})}, exit_code=2),
 ]
 
 STORE_CASES = [
@@ -167,13 +265,31 @@ STORE_CASES = [
          "not a writable folder", {"file": "x"}, exit_code=2),
     Case("train-run-dir-of-another-spec", ("train", "--run-dir", "{case}/run", "epochs=1"),
          "holds a run of another spec", {"run/spec.json": '{"backend": "mindspore"}'}, exit_code=2),
+    # a run directory's files say which spec they belong to; a finished record of another is never deleted
+    Case("train-run-dir-finished-record-of-another-spec", ("train", "--run-dir", "{case}/run", "epochs=1"),
+         "holds a run of another spec (its record.json says so)", {"run/record.json": (SAMPLE_RUN / "record.json")
+                                                                  .read_bytes()}, exit_code=2),
+    Case("train-run-dir-checkpoint-of-another-spec", ("train", "--run-dir", "{case}/run", *TINY),
+         "checkpoint.pt is of another spec",
+         {"run/checkpoint.pt": _checkpoint_with_meta({"epoch": 0, "history": [], "wall_s": 0.0,
+                                                      "spec": {"backend": "mindspore"}})}, exit_code=2),
+    Case("train-run-dir-checkpoint-unidentified", ("train", "--run-dir", "{case}/run", *TINY),
+         "cannot be told apart", {"run/checkpoint.pt": _checkpoint_with_meta({"epoch": 0, "history": [],
+                                                                              "wall_s": 0.0})}, exit_code=2),
+    Case("train-run-dir-checkpoint-meta-wrong-type", ("train", "--run-dir", "{case}/run", *TINY),
+         "its metadata's history is not a list",
+         {"run/checkpoint.pt": _checkpoint_with_meta({"epoch": 0, "history": "all", "wall_s": 0.0})}, exit_code=2),
+    Case("train-path-component-too-long", ("train", "--run-dir", "{case}/" + "x" * 300 + "/run", "epochs=1"),
+         "File name too long", exit_code=2),
+    Case("results-env-empty", ("summary",), "FDABNN_RESULTS is set but empty", env={"FDABNN_RESULTS": ""},
+         exit_code=2),
 ]
 
 CASES = SPEC_CASES + STUDY_CASES + DATA_CASES + CHECKPOINT_CASES + STORE_CASES
 
 
 def test_the_table_is_large_enough():
-    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +317,7 @@ def test_bad_input_is_one_line_non_zero_and_loses_nothing(case: Case, results: P
             path.write_text(_fill(content, tmp_path))
         else:
             path.write_bytes(content)
-    before = _snapshot(results)
+    before, case_before = _snapshot(results), _snapshot(tmp_path)
     env = {**os.environ, "FDABNN_RESULTS": str(results), "COLUMNS": "120",
            **{k: _fill(v, tmp_path) for k, v in case.env.items()}}
     env.pop("FDABNN_DEBUG", None)
@@ -215,6 +331,7 @@ def test_bad_input_is_one_line_non_zero_and_loses_nothing(case: Case, results: P
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert case.needle in lines[0], lines[0]
     assert _snapshot(results) == before
+    assert _snapshot(tmp_path) == case_before  # the case's own files too (a run directory, a spec file)
     assert not Path(PWNED).exists()  # a refused pickle ran nothing
 
 

@@ -146,3 +146,30 @@ def test_cases_beside_a_group_share_its_rounds_and_are_recorded_as_their_own_gro
     bad.write_text(TINY_SUITE + '[[groups.beside]]\nprecision = "fp32"\n')
     with pytest.raises(UserError, match="changes nothing of the group"):
         load_suite(str(bad))
+
+
+def test_a_measured_record_is_never_replaced_by_an_unmeasured_one(tmp_path, monkeypatch):
+    """A half-measured group whose turn comes after the budget is spent: its measured case keeps its
+    record byte for byte, the unmeasured one is recorded skipped; only --fresh measures again."""
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path / "results"))
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(TINY_SUITE)
+    suite = load_suite(str(suite_file))
+    directory = benchmark.out_dir(suite)
+    measured = directory / suite.groups[0].id / "ste.json"
+    measured.parent.mkdir(parents=True)
+    measured.write_text(json.dumps({"suite": "tiny", "group": suite.groups[0].key(), "case": "ste", "status": "ok",
+                                    "timing": {"median_ms": 12.5, "p10_ms": 12.0, "p90_ms": 13.0,
+                                               "images_per_s": 640.0}}))
+    before = measured.read_bytes()
+    assert benchmark.run_suite(str(suite_file), budget_s=1e-9) == 0
+    assert measured.read_bytes() == before
+    statuses = {r["case"]: r["status"] for r in benchmark.load_records(directory)}
+    assert statuses == {"ste": "ok", "fda-n9": "skipped", "fda-n9+noise": "skipped"}
+
+
+def test_a_case_that_times_nothing_is_refused_when_the_suite_loads(tmp_path):
+    bad = tmp_path / "zero.toml"
+    bad.write_text(TINY_SUITE.replace("steps = 2", "steps = 0"))
+    with pytest.raises(UserError, match="key 'steps': expected a whole number >= 1, got 0"):
+        load_suite(str(bad))

@@ -259,3 +259,45 @@ def test_empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path))
     text = write_summary()[0].read_text()
     assert "No run has been recorded yet" in text and "## References" in text
+
+
+def test_records_that_fail_a_check_are_named_and_left_out(results):
+    """A record the schema accepts in shape but whose numbers or history cannot be used, and a
+    folder where a file should be, are named in the header with the reason, like a torn record."""
+    good = store.read_json(next((results / "runs").glob("demo-torch-ste-fp32-s0-*")) / store.RECORD)
+    bad = {"nan-top1": {"final": {**good["final"], "Top1-Acc": float("nan")}},
+           "string-top1": {"final": {**good["final"], "Top1-Acc": "0.52"}},
+           "empty-epochs": {"history": [{}] * len(good["history"])}}
+    for name, change in bad.items():
+        store.atomic_write_json(results / "runs" / f"demo-{name}" / store.RECORD, {**good, **change, "run_id": name})
+    (results / "runs" / "demo-folder" / store.RECORD).mkdir(parents=True)
+    (results / "runs" / "demo-folder-study" / store.STUDY).mkdir(parents=True)
+    store.atomic_write_json(results / "runs" / "demo-folder-study" / store.RECORD, {**good, "run_id": "x"})
+    text = write_summary()[0].read_text()
+    header = text[:text.index("\n## ")]
+    for line in ("demo-nan-top1/record.json: finished with a non-finite metric",
+                 "demo-string-top1/record.json: final Top1-Acc is '0.52', not a number",
+                 "demo-empty-epochs/record.json: history entry 1: no epoch number",
+                 "demo-folder/record.json: a folder, not a file",
+                 "demo-folder-study/study.json: a folder, not a file"):
+        assert line in header, header
+    assert "Not counted: 6 run file(s)" in header  # these five and the torn record
+    assert rows(results / "demo.csv")["torch-ste-fp32"]["runs"] == "2"  # the good seeds only
+
+
+def test_benchmark_and_session_files_that_fail_a_check_do_not_stop_the_summary(results):
+    (results / "bench" / "cpu" / "g").mkdir(parents=True)
+    (results / "bench" / "cpu" / "g" / "ste.json").write_text('{"status": "ok", "case": "ste"}')
+    (results / "bench" / "cpu" / "g" / "nan.json").write_text(json.dumps({
+        "status": "ok", "case": "fda-n9", "group": {"backend": "torch", "precision": "fp32", "batch": 8,
+                                                     "compile": False},
+        "timing": {"median_ms": float("nan"), "p10_ms": 1.0, "p90_ms": 2.0, "images_per_s": 3.0}}))
+    (results / "bench" / "cpu" / "dir.json").mkdir()
+    (results / "sessions").mkdir()
+    (results / "sessions" / "s.json").write_text('{"wall_s": "long"}')
+    text = write_summary()[0].read_text()
+    header = text[:text.index("\n## ")]
+    assert "Not counted: 3 benchmark file(s)" in header
+    for line in ("cpu/g/ste.json: no group", "cpu/g/nan.json: measured without finite step times",
+                 "cpu/dir.json: a folder, not a file"):
+        assert line in header, header

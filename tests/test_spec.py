@@ -71,3 +71,30 @@ def test_schedules():
     assert sched.lr(0) == pytest.approx(0.1) and sched.lr(25) == pytest.approx(0.05)
     assert sched.alpha(0) == pytest.approx(0.1) and sched.alpha(49) == pytest.approx(0.0, abs=1e-12)
     assert build_spec({}).label() != spec.label() and spec.digest() == build_spec(spec.to_dict()).digest()
+
+
+def test_override_values_parse_as_their_fields_type():
+    """No YAML 1.1 guessing: decimal digits are decimal, a path keeps its `#` and `: `, a folder
+    named 2024 is a string, none is None only where the field allows it."""
+    from bench.spec import parse_overrides
+
+    parsed = parse_overrides(["n=010", "data.root=/data/run #2: cifar", "noise=TRUE", "lr=1e-3", "clip=none",
+                              "data.subset=none", "estimator=ste"])
+    assert parsed == {"estimator.n": 10, "data.root": "/data/run #2: cifar", "noise.enabled": True,
+                      "optim.lr": 0.001, "estimator.clip": None, "data.subset": None, "estimator.name": "ste"}
+    assert load_spec(None, ["data.root=2024"]).data.root == "2024"
+
+
+def test_equal_numbers_name_the_same_cell():
+    assert load_spec(None, ["alpha=-0.0"]).digest() == load_spec(None, ["alpha=0"]).digest()
+    assert load_spec(None, ["alpha=-0.0"]).to_dict()["noise"]["alpha"] == 0.0
+
+
+def test_yaml_spec_files_are_read_as_yaml_1_2(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("estimator: {n: 010}\ndata: {root: 1:30}\nnoise: {enabled: True}\n")
+    spec = load_spec(path)
+    assert spec.estimator.n == 10 and spec.data.root == "1:30" and spec.noise.enabled  # YAML 1.1: 8, 90
+    path.write_text("train: {seed: 0o10}\n")
+    with pytest.raises(UserError, match="spec field 'train.seed'"):
+        load_spec(path)  # YAML 1.1 read this as 8

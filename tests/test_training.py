@@ -86,6 +86,11 @@ def test_cli_train_then_eval_prints_the_model_zoo_dict(cifar10, tmp_path):
     record = json.loads((run_dir / store.RECORD).read_text())
     assert result == pytest.approx(record["final"])  # the same checkpoint, the same test images
 
+    # the model zoo's spelling with an override after it: the override is applied, not taken as a checkpoint
+    one_a_class = _fdabnn("eval", "--checkpoint_path", str(run_dir), "data.test_subset=1", env_extra=env)
+    assert one_a_class.returncode == 0, one_a_class.stderr
+    assert "on 10 test images" in one_a_class.stderr, one_a_class.stderr
+
 
 @pytest.mark.parametrize("command", ["train", "eval", "ablate", "summary", "bench", "convert"])
 def test_every_subcommand_has_help(command):
@@ -105,3 +110,70 @@ def test_bad_input_is_one_line_and_non_zero(args, needle, tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and needle in errors[0], done.stderr
     assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+SMALL_RUN = ["backend=torch", "device=cpu", "fused=false", "data.subset=4", "data.test_subset=4", "batch_size=8",
+             "train.eval_batch_size=40", "train.max_steps_per_epoch=2"]
+
+
+def _only_line(stderr: str, *starts: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith((*starts, "error", "Traceback"))]
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_training_in_one_line_and_it_resumes(cifar10, tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "bench.cli", "train", "--run-dir", str(run_dir), "epochs=20", *SMALL_RUN]
+    env = {**os.environ, "FDABNN_RESULTS": str(tmp_path / "results")}
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not (run_dir / store.PROGRESS).exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 143, stderr
+    assert _only_line(stderr, "terminated") == [
+        "terminated (SIGTERM): run the same command again to resume from the last finished epoch"], stderr
+    assert not (run_dir / store.RECORD).exists()
+    done = json.loads((run_dir / store.PROGRESS).read_text())
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"after epoch {len(done)} of 20" in again.stderr
+    assert json.loads((run_dir / store.RECORD).read_text())["history"][:len(done)] == done
+
+
+def _can_mount_tmpfs() -> bool:
+    import shutil
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unprivileged user and mount namespaces (unshare -rm)")
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_the_rerun_resumes(cifar10, tmp_path):
+    """A real full disk: a 3 MB tmpfs holds one checkpoint (model and momentum, ~2.2 MB) but not a
+    second beside it; after the one line, the first checkpoint loads and a rerun with room resumes."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    train_args = " ".join([sys.executable, "-m", "bench.cli", "train", "--run-dir", f"{disk}/run", "epochs=3",
+                           *SMALL_RUN])
+    script = (f"mount -t tmpfs -o size=3m tmpfs {disk} && {train_args} 2>{tmp_path}/full.err; echo $? >{tmp_path}/rc;"
+              f" cp {disk}/run/progress.json {tmp_path}/progress.json;"
+              f" mount -o remount,size=64m {disk} && {train_args} 2>{tmp_path}/again.err; echo $? >{tmp_path}/rc2")
+    env = {**os.environ, "FDABNN_RESULTS": str(tmp_path / "results")}
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, timeout=900, check=True)
+    full = (tmp_path / "full.err").read_text()
+    assert (tmp_path / "rc").read_text().strip() == "1", full
+    (line,) = _only_line(full, "terminated")
+    assert line.startswith(f"error: results store {disk}/run: no space left writing checkpoint.pt (needs at least ")
+    assert "run the same command again to resume" in line
+    assert [e["epoch"] for e in json.loads((tmp_path / "progress.json").read_text())] == [0]
+    again = (tmp_path / "again.err").read_text()
+    assert (tmp_path / "rc2").read_text().strip() == "0", again
+    assert "after epoch 1 of 3" in again

@@ -64,7 +64,8 @@ def _model_state(payload: Any, path: Path) -> tuple[dict[str, torch.Tensor], dic
     state = payload["model"] if wrapped else payload
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"checkpoint {path}: holds no model state_dict")
-    return state, dict(payload.get("meta") or {}) if wrapped else {}
+    # the meta as saved, whatever its type: bench/store/record.py's meta_problem judges it
+    return state, (payload.get("meta") or {}) if wrapped else {}
 
 
 @dataclass

@@ -8,6 +8,8 @@ from bench import store
 from bench.estimate import format_duration
 from bench.report.markdown import table
 
+SESSION_KEYS = {"study", "profile", "executor", "cells_run", "cells", "wall_s"}
+
 
 def sessions_section(root: Path) -> str:
     sessions = []
@@ -16,7 +18,8 @@ def sessions_section(root: Path) -> str:
             session = store.read_json(path)
         except store.TornRecord:
             continue
-        if isinstance(session, dict) and "wall_s" in session:
+        if (isinstance(session, dict) and SESSION_KEYS <= session.keys()  # what the table reads
+                and all(isinstance(session[k], (int, float)) for k in ("cells_run", "cells", "wall_s"))):
             sessions.append(session)
     if not sessions:
         return ""

@@ -31,7 +31,8 @@ from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_jso
 from bench.store.activity import Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.events import EVENTS, write_events  # noqa: F401
-from bench.store.record import COMPLETE, STATUSES, record_problem, run_record, timing_of  # noqa: F401
+from bench.store.record import (COMPLETE, STATUSES, bench_record_problem, meta_problem, record_problem,  # noqa: F401
+                                run_record, timing_of)
 from bench.errors import UserError
 
 DEFAULT_RESULTS = REPO / "results"
@@ -42,11 +43,16 @@ PROGRESS = "progress.json"
 CHECKPOINT_STEM = "checkpoint"
 STUDY = "study.json"
 LOG = "train.log"
+MAX_STORE_FILE = 256 << 20  # a 400-epoch record with every step time is a few MB
 SESSIONS = "sessions"  # <results>/sessions/*.json: one per `fdabnn ablate` that ran cells (bench/runner.py)
 
 
 def results_root() -> Path:
-    return Path(os.environ.get("FDABNN_RESULTS", DEFAULT_RESULTS))
+    value = os.environ.get("FDABNN_RESULTS")
+    if value is not None and not value.strip():
+        # an empty value would put the store in the working directory, wherever that is
+        raise UserError("FDABNN_RESULTS is set but empty; unset it (results/ of this checkout) or set it to a folder")
+    return Path(value) if value is not None else DEFAULT_RESULTS
 
 
 class TornRecord(Exception):
@@ -54,11 +60,19 @@ class TornRecord(Exception):
 
 
 def read_json(path: Path) -> Any | None:
-    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON."""
+    """The parsed file, None if absent; TornRecord if it exists but is not valid JSON (or a folder,
+    or larger than any file the suite writes, which is not read into memory)."""
     try:
+        if path.stat().st_size > MAX_STORE_FILE:
+            raise TornRecord(f"{path}: {path.stat().st_size:,} bytes, larger than the {MAX_STORE_FILE:,} a store file "
+                             "may be")
         text = path.read_text()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise TornRecord(f"{path}: a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise TornRecord(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -93,6 +107,15 @@ def read_progress(run_dir: Path) -> list[dict[str, Any]]:
         return []
     ok = isinstance(history, list) and all(isinstance(h, dict) and "wall_s" in h for h in history)
     return history if ok else []
+
+
+def checked_meta(checkpoint: Path, meta: Any) -> dict[str, Any]:
+    """A checkpoint's meta as load_checkpoint returned it, refused in one line when it is not what
+    this suite's training saves."""
+    if problem := meta_problem(meta):
+        raise UserError(f"checkpoint {checkpoint}: {problem}; it was not written by this suite: delete it to "
+                        "train from scratch, or restore the run's own checkpoint")
+    return meta
 
 
 def require_writable(folder: Path) -> None:
@@ -137,17 +160,29 @@ def scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     return records, problems
 
 
-def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every benchmark record under results/bench (a file holds one record or a list); unreadable
-    files are skipped (the benchmark rewrites its own on the next run)."""
+def bench_scan(root: Path | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every benchmark record under results/bench (a file holds one record or a list), and one line
+    for each file or record that could not be used, naming it and why (the benchmark rewrites its
+    own on the next run)."""
+    bench = (root or results_root()) / "bench"
     rows: list[dict[str, Any]] = []
-    for path in sorted(((root or results_root()) / "bench").rglob("*.json")):
+    problems: list[str] = []
+    for path in sorted(bench.rglob("*.json")):
         try:
             data = read_json(path)
-        except TornRecord:
+        except TornRecord as exc:
+            problems.append(f"{path.relative_to(bench)}: {str(exc).split(': ', 1)[1]}")
             continue
-        rows.extend(data if isinstance(data, list) else [data])
-    return rows
+        for row in data if isinstance(data, list) else [data]:
+            if problem := bench_record_problem(row):
+                problems.append(f"{path.relative_to(bench)}: {problem}")
+            else:
+                rows.append(row)
+    return rows, problems
+
+
+def bench_records(root: Path | None = None) -> list[dict[str, Any]]:
+    return bench_scan(root)[0]
 
 
 def iter_records(root: Path | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import math
+
 from bench.metrics import METRIC_KEYS, TOP1
 from bench.spec import Spec
 from bench.timing import summarize
@@ -74,4 +76,76 @@ def record_problem(record: Any) -> str | None:
         return f"epochs_done {record['epochs_done']} but {len(record['history'])} epochs of history"
     if record["status"] in COMPLETE and (not record["history"] or set(METRIC_KEYS) - set(record["final"])):
         return "finished without history or final metrics"
+    for i, epoch in enumerate(record["history"], 1):
+        if problem := _epoch_problem(epoch):
+            return f"history entry {i}: {problem}"
+    wrong = [k for k in METRIC_KEYS if k in record["final"] and not _number(record["final"][k])]
+    if wrong:
+        return f"final {wrong[0]} is {record['final'][wrong[0]]!r}, not a number"
+    # a diverged run's loss may be non-finite (that is why it stopped); a finished one's metrics never are
+    if record["status"] == "finished" and not all(math.isfinite(record["final"][k]) for k in METRIC_KEYS):
+        return f"finished with a non-finite metric in final {record['final']}"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _epoch_problem(epoch: Any) -> str | None:
+    """What the summary reads of an epoch: its number, metrics and step times."""
+    if not isinstance(epoch, dict):
+        return f"a JSON {type(epoch).__name__}, not an epoch"
+    if not isinstance(epoch.get("epoch"), int) or isinstance(epoch.get("epoch"), bool):
+        return "no epoch number"
+    wrong = [k for k in METRIC_KEYS if not _number(epoch.get(k))]
+    if wrong:
+        return f"{wrong[0]} is {epoch.get(wrong[0])!r}, not a number"
+    if not isinstance(epoch.get("step_ms"), list) or not all(_number(t) for t in epoch["step_ms"]):
+        return "step_ms is not a list of numbers"
+    if not isinstance(epoch.get("warmup_steps"), int):
+        return "warmup_steps is not a whole number"
+    return None
+
+
+def meta_problem(meta: Any) -> str | None:
+    """Why a checkpoint's meta (what the training loop saved beside the weights: epoch, history,
+    wall_s and the spec) cannot be resumed from or reported; None when it can. A model-only
+    checkpoint (the model zoo's, a converted one) has an empty meta."""
+    if not isinstance(meta, dict):
+        return f"its metadata is a {type(meta).__name__}, not a table"
+    if "epoch" in meta and (not isinstance(meta["epoch"], int) or isinstance(meta["epoch"], bool) or meta["epoch"] < 0):
+        return f"its metadata's epoch is {meta['epoch']!r}, not a whole number >= 0"
+    if "history" in meta:
+        if not isinstance(meta["history"], list):
+            return "its metadata's history is not a list"
+        for i, epoch in enumerate(meta["history"], 1):
+            if problem := _epoch_problem(epoch):
+                return f"its metadata's history entry {i}: {problem}"
+    if "wall_s" in meta and not _number(meta["wall_s"]):
+        return f"its metadata's wall_s is {meta['wall_s']!r}, not a number"
+    if "spec" in meta and not isinstance(meta["spec"], dict):
+        return "its metadata's spec is not a table"
+    return None
+
+
+BENCH_TIMING = ("median_ms", "p10_ms", "p90_ms", "images_per_s")
+
+
+def bench_record_problem(record: Any) -> str | None:
+    """Why `record` is not a benchmark record bench/benchmark.py wrote (None when it is): the group
+    and case it names, and for a measured case its step-time summary."""
+    if not isinstance(record, dict):
+        return f"not a record (a JSON {type(record).__name__})"
+    if not all(isinstance(record.get(k), str) for k in ("case", "status")):
+        return "no case or status"
+    group = record.get("group")
+    if not (isinstance(group, dict) and isinstance(group.get("backend"), str) and isinstance(group.get("precision"), str)
+            and isinstance(group.get("batch"), int) and isinstance(group.get("compile"), bool)):
+        return "no group (backend, precision, batch, compile)"
+    if record["status"] == "ok":
+        timing = record.get("timing")
+        if not isinstance(timing, dict) or not all(_number(timing.get(k)) and math.isfinite(timing[k])
+                                                   for k in BENCH_TIMING) or not timing["median_ms"] > 0:
+            return f"measured without finite step times ({', '.join(BENCH_TIMING)})"
     return None
