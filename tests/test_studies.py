@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import backends
 from bench import store
 from bench.errors import UserError
 from bench.estimate import estimate
@@ -194,3 +195,26 @@ def test_a_gpu_study_is_estimated_from_gpu_benchmarks_only(profiles):
     per_epoch = 390 * 0.003 + 10000 / 50000
     assert known.seconds[cells[0].run_id] == pytest.approx(profiles.costs["torch"].startup_s + 100 * per_epoch)
     assert "GPU benchmark" in known.describe(cells)
+
+
+def test_a_slow_precision_is_not_refused_but_costs_what_it_costs_in_the_estimate(profiles):
+    """PyTorch fp16 on a CPU without AVX512_FP16 runs, at ~12x fp32's step (ablations/profiles.toml):
+    the precision study's fp16 cells are runnable and estimated at that cost, the records of other
+    precisions do not stand in for it."""
+    cells = expand(load_study("precision"), profiles.profiles["quick"], ("torch",), "cpu")
+    by_precision = {(c.spec.estimator.name, c.spec.precision): c for c in cells}
+    assert {p for _, p in by_precision} == {"fp32", "bf16", "fp16"}
+    for cell in cells:
+        backends.check_runnable(cell.spec)  # nothing refused
+    plan = estimate(cells, {}, profiles.costs, [])
+    cost = profiles.costs["torch"]
+    seconds = {key: plan.seconds[cell.run_id] - cost.startup_s for key, cell in by_precision.items()}
+    assert seconds["ste", "fp16"] == pytest.approx(cost.precision_factor["fp16"] * seconds["ste", "fp32"])
+    assert seconds["ste", "bf16"] == pytest.approx(cost.precision_factor["bf16"] * seconds["ste", "fp32"])
+    assert seconds["ste", "fp16"] > 10 * seconds["ste", "fp32"]
+    assert "fp16 11.6x" in plan.describe(cells)
+    fp32_records = [{"profile": "quick", "spec": {"backend": "torch", "device": "cpu", "precision": "fp32"},
+                     "epochs_done": 3, "wall_s": 30.0}]
+    again = estimate(cells, {}, profiles.costs, fp32_records)
+    assert again.seconds[by_precision["ste", "fp32"].run_id] == pytest.approx(cost.startup_s + 3 * 10.0)
+    assert again.seconds[by_precision["ste", "fp16"].run_id] == pytest.approx(plan.seconds[by_precision["ste", "fp16"].run_id])

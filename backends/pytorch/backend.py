@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from backends.base import Backend, StepClock, StepStats, resolve_device
+from backends.base import Backend, StepClock, StepStats
 from backends.pytorch import captured_step
 from backends.pytorch.augment import augment_batch, normalization_table, normalize
 from backends.pytorch.estimators.core import compile_named
