@@ -61,10 +61,9 @@ def test_registry_and_environment():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusals of a machine without CUDA")
 def test_unsupported_device_and_precision_are_refused():
     assert "sees no CUDA" in TorchBackend.unsupported_reason(Spec(device="cuda"))
-    assert TorchBackend.unsupported_reason(Spec(device="cpu", precision="fp16")) == \
-        "fp16 autocast needs CUDA on PyTorch; use bf16 or fp32"
-    assert "fp16" in TorchBackend.unsupported_reason(Spec(device="auto", precision="fp16"))
-    assert TorchBackend.unsupported_reason(Spec(device="cpu", precision="bf16")) is None
+    # every precision runs on a CPU (fp16 slowly without AVX512_FP16: the estimate says what it costs)
+    for precision in ("fp32", "bf16", "fp16"):
+        assert TorchBackend.unsupported_reason(Spec(device="cpu", precision=precision)) is None
 
 
 def test_steps_accumulate_stats_until_popped_and_evaluate_reports_fractions():

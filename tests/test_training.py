@@ -102,7 +102,7 @@ def test_every_subcommand_has_help(command):
     (["train", "estimator=sign"], "spec field 'estimator.name'"),
     (["train", "train.bogus=1"], "spec field 'train.bogus': unknown key"),
     (["eval", "/nonexistent/checkpoint.pt"], "not found"),
-    (["train", "backend=torch", "precision=fp16", "device=cpu"], "fp16"),
+    (["train", "backend=mindspore", "precision=bf16", "device=cpu"], "bf16"),
 ])
 def test_bad_input_is_one_line_and_non_zero(args, needle, tmp_path):
     done = _fdabnn(*args, env_extra={"FDABNN_RESULTS": str(tmp_path)})

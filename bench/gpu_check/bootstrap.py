@@ -68,11 +68,11 @@ def preflight(rehearse: bool, out: Path) -> None:
     if not root.exists() or not any(root.iterdir()):
         raise Missing(f"CIFAR-10: nothing at {root}; carry .data/ (`make gpu-data`) or set CIFAR10_ROOT")
     if not rehearse:
-        import torch
+        from backends.pytorch.backend import TorchBackend
 
-        if not torch.cuda.is_available():
-            raise Missing(f"CUDA: torch {torch.__version__} sees no GPU here; run on the GPU machine, or "
-                          "`--rehearse` to rehearse on this CPU")
+        if not TorchBackend.cuda_available():
+            raise Missing(f"CUDA: PyTorch {TorchBackend.versions()['torch']} sees no GPU here; run on the GPU "
+                          "machine, or `--rehearse` to rehearse on this CPU")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-probe"

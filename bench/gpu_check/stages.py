@@ -136,8 +136,8 @@ class Check:
         spec = [*TRAIN_SPEC, *(REHEARSAL_TRAIN if self.rehearse else ["device=cuda"]), f"train.epochs={epochs}"]
         ended = stream.run(["-m", "bench.cli", "train", *spec, "--run-dir", str(run_dir)], timeout, self.log,
                            self.env())
-        record, progress = store.read_record(run_dir), store.read_json(run_dir / store.PROGRESS) or []
-        top1s = [f"{p['Top1-Acc']:.1%}" for p in progress if isinstance(p, dict) and "Top1-Acc" in p]
+        record, progress = store.read_record(run_dir), store.read_progress(run_dir)
+        top1s = [f"{p['Top1-Acc']:.1%}" for p in progress]
         what = f"training, FDA n 9->18 + noise, bf16, {epochs} epochs ({why})"
         if floor is None:
             return [Verdict(False, f"{_mark(None)}  {what}: no floor measured (see the log)")]
