@@ -208,6 +208,7 @@ def test_two_runners_on_one_store_run_each_cell_once(tmp_path):
     assert all("being run by another process" in o for o in busy)
 
 
+@pytest.mark.slow
 @pytest.mark.mindspore
 def test_a_mindspore_child_runs_under_the_isa_cap_and_refuses_bf16(tmp_path, monkeypatch):
     """MindSpore's cells keep oneDNN's AVX2 cap (its reference path on AVX-512 is ~25x slower); bf16,
