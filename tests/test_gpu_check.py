@@ -85,7 +85,7 @@ def test_the_gpu_check_rehearsed_in_the_gpu_machines_package_set(tmp_path):
     assert "floor 40.4%: a linear classifier of the raw pixels" in verdict
     with tarfile.open(out / archive.ARCHIVE) as tar:
         names = tar.getnames()
-        manifest = json.load(tar.extractfile(f"./{archive.MANIFEST}"))
+        manifest = json.load(tar.extractfile(archive.MANIFEST))
     assert manifest["rehearse"] is True and manifest["versions"]["numpy"].startswith("2.")
     assert any(w.startswith("pydantic_core-") for w in manifest["wheels_installed"])
     assert "./store/bench/gpu-rehearsal/torch-bf16-b16-graph/fda-n9+noise.json" in names
