@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     deadline = started + args.deadline_s
     site = Path(tempfile.mkdtemp(prefix="gpu-check-site-"))
     try:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from bench.gpu_check import archive
-    from bench.gpu_check.stages import Check
+    from bench.gpu_check.stages import Check, Verdict
 
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     check = Check(work, work / "gpu-check.log", args.rehearse)
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:
         text = "\n".join(v.line for v in verdicts) + "\n"
         (work / "verdict.txt").write_text(text)
-        archive.write(args.out, work, {archive.MANIFEST: archive.manifest(time.time() - (time.monotonic() - started),
-                                                                           args.deadline_s, args.rehearse, wheels)})
+        archive.write(args.out, work, {archive.MANIFEST: archive.manifest(started_wall, args.deadline_s,
+                                                                           args.rehearse, wheels)})
         shutil.copy(work / "verdict.txt", args.out / "verdict.txt")
         if check.log.exists():
             shutil.copy(check.log, args.out / "gpu-check.log")
@@ -71,21 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, step in steps:
         if left() <= 5:
-            verdicts.append(stages_not_run(name))
-            continue
-        print(f"\n==== {name} ({left():.0f} s left)", flush=True)
-        verdicts.extend(step())
+            verdicts.append(Verdict.not_run(name))
+        else:
+            print(f"\n==== {name} ({left():.0f} s left)", flush=True)
+            verdicts.extend(step())
         save()
-    save()
     print("\ngpu check verdict:\n" + "\n".join(v.line for v in verdicts), flush=True)
     print(f"archive: {args.out / archive.ARCHIVE} ({time.monotonic() - started:.0f} s)", flush=True)
     return 0 if all(v.met for v in verdicts) else 1
-
-
-def stages_not_run(name: str):
-    from bench.gpu_check.stages import Verdict
-
-    return Verdict(False, f"NOT MEASURED  {name}: no time left before the deadline")
 
 
 if __name__ == "__main__":

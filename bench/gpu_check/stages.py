@@ -36,6 +36,10 @@ class Verdict:
     met: bool
     line: str
 
+    @classmethod
+    def not_run(cls, step: str) -> "Verdict":
+        return cls(False, f"{_mark(None)}  {step}: no time left before the deadline")
+
 
 def _mark(met: bool | None) -> str:
     return "met   " if met else "MISSED" if met is False else "NOT MEASURED"
