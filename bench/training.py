@@ -230,8 +230,9 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
             n = sched.n(epoch)
             backend.set_n(n)
             n_text = f" n={n}" if uses_n else ""
-            stats, clock, sharing = StepStats(), backend.clock(), store.Sharing()
+            stats, clock, sharing, load = StepStats(), backend.clock(), store.Sharing(), store.HostLoad()
             sharing.see(*store.peers(results, device_key))
+            load.start()
             epoch_start = time.perf_counter()
             clock.mark()
             for step, (indices, aug) in enumerate(plan_epoch(len(run.data.train_y), spec.train.batch_size,
@@ -252,6 +253,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
                 else:
                     bar.update(task, advance=1, where=where)
             stats.add(backend.pop_stats())
+            sharing.foreign_cores = load.stop()
             _check_finite(stats, epoch, spe - 1)
             sharing.see(*store.peers(results, device_key))
             step_ms = clock.intervals_ms()
@@ -267,6 +269,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
                 "train_loss": stats.loss, "train_acc": stats.accuracy, **metrics,
                 "step_ms": step_ms, "warmup_steps": warmup, "wall_s": epoch_wall,
                 "peers": {"host": sharing.host_peers, "device": sharing.device_peers},
+                "foreign_cores": sharing.foreign_cores,
                 "shared": sharing.shared(backend.device),
             })
             backend.save_checkpoint(run.checkpoint, {"epoch": epoch, "history": run.history, "wall_s": run.wall_s,

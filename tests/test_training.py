@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -177,3 +178,20 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_the_rerun_resumes
     again = (tmp_path / "again.err").read_text()
     assert (tmp_path / "rc2").read_text().strip() == "0", again
     assert "after epoch 1 of 3" in again
+
+
+def test_a_busy_process_beside_a_cpu_training_marks_its_step_times_shared():
+    # a test suite or a compiler beside a CPU training slows its steps as a second training would
+    load = store.HostLoad()
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 2.5: pass"])
+    try:
+        time.sleep(0.5)  # past the child's interpreter start
+        load.start()
+        time.sleep(1.0)
+        cores = load.stop()
+    finally:
+        busy.wait()
+    assert cores is not None and 0.7 < cores < 1.5
+    sharing = store.Sharing(foreign_cores=cores)
+    assert sharing.shared("cpu") and not sharing.shared("cuda")
+    assert not store.Sharing(foreign_cores=0.05).shared("cpu")

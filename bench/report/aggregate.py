@@ -39,7 +39,7 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         row["status"] = ", ".join(f"{count} {status}" for status, count in counts.items())
         shared = int(done["shared"].sum())
         if shared:
-            row["status"] += f" ({shared} timed while sharing the device: step time left out)"
+            row["status"] += f" ({shared} timed while sharing the device or its cores: step time left out)"
         per_seed = done.groupby("seed")[["top1", "top5", "val_loss", "best_top1"]].mean()
         row["seed_top1"] = per_seed["top1"].dropna().to_dict()
         row["seeds"] = len(row["seed_top1"])

@@ -192,7 +192,7 @@ def _study_section(study: str, cells: pd.DataFrame, runs: pd.DataFrame, csv: Pat
               "Mean ± standard deviation over seeds (a seed run twice counts once, averaged); final: the last "
               "epoch, the headline; best epoch: the epoch of highest test top-1, what most papers report; test "
               "loss: label-smoothed, final epoch; step ms: the study's own median step time (warm-up steps "
-              "excluded; runs timed while another training shared the device left out), step / STE against the "
+              "excluded; runs timed while another training shared the device, or other processes kept a CPU's cores busy, left out), step / STE against the "
               "clipped STE of the same backend, device, precision and profile; (stale): timed before the current "
               "kernel code of its backend (the decision table's step cost is from the benchmark). All numbers: "
               f"[{csv.name}]({csv.name}); every epoch of every run: [{history_csv.name}]({history_csv.name}); "

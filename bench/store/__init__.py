@@ -28,7 +28,7 @@ from typing import Any
 from bench.environment import REPO
 # the store's whole vocabulary under one name: store.atomic_write_json, store.run_record, ...
 from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401
-from bench.store.activity import Sharing, peers, registered  # noqa: F401
+from bench.store.activity import HostLoad, Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.events import EVENTS, write_events  # noqa: F401
 from bench.store.record import (COMPLETE, STATUSES, bench_record_problem, meta_problem, record_problem,  # noqa: F401

@@ -1,5 +1,6 @@
 """Which trainings run at the same time on this host, so that a step time measured while another
-training shared the cores or the GPU is recorded as such.
+training shared the cores or the GPU is recorded as such; and, on a CPU, how busy the host's other
+processes kept the cores (a test suite or a compiler slows a step as much as a second training does).
 
 Each training process registers in <results>/.active/<host>/<pid>.json, holding an flock on its
 file while it runs (the kernel drops it when the process exits, however it exits) and naming the
@@ -12,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,14 +33,52 @@ class Sharing:
 
     host_peers: int = 0
     device_peers: int = 0
+    foreign_cores: float | None = None  # cores the host's other processes kept busy, on average
 
     def see(self, host: int, device: int) -> None:
         self.host_peers, self.device_peers = max(self.host_peers, host), max(self.device_peers, device)
 
     def shared(self, device: str) -> bool:
-        """Whether step times were measured while another training used the same resource: the same
-        GPU, or on a CPU the same host's cores."""
-        return self.device_peers > 0 or (device == "cpu" and self.host_peers > 0)
+        """Whether step times were measured while another training used the same resource (the same
+        GPU, or on a CPU the same host's cores), or on a CPU while other processes kept more than
+        FOREIGN_LOAD_CORES busy."""
+        busy = self.foreign_cores is not None and self.foreign_cores > FOREIGN_LOAD_CORES
+        return self.device_peers > 0 or (device == "cpu" and (self.host_peers > 0 or busy))
+
+
+# An idle Linux host's daemons use a few hundredths of a core; a pytest run or a compiler uses a whole one.
+FOREIGN_LOAD_CORES = 0.25
+
+
+class HostLoad:
+    """The CPU time the rest of the host used between start() and stop(), from /proc/stat (Linux)
+    less this process's own (os.times, all its threads); None where /proc/stat is not readable."""
+
+    def __init__(self) -> None:
+        self._start: tuple[float, float, float] | None = None
+
+    @staticmethod
+    def _now() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        busy_s = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
+        own = os.times()
+        return busy_s, own.user + own.system, time.monotonic()
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> float | None:
+        """Average cores busy outside this process since start()."""
+        end = self._now()
+        if self._start is None or end is None or end[2] <= self._start[2]:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self._start, end))
+        return max(0.0, (busy - own) / wall)
 
 
 @contextmanager
