@@ -5,7 +5,7 @@ import importlib
 
 from pathlib import Path
 
-from backends.base import Backend
+from backends.base import Backend, resolve_device
 from bench.data.dataset import Cifar10Arrays
 from bench.errors import Unsupported, UserError
 from bench.spec import Spec
@@ -32,6 +32,14 @@ def unavailable_reason(name: str) -> str | None:
 
 def available_backends() -> list[str]:
     return [name for name in _MODULES if unavailable_reason(name) is None]
+
+
+def resolved_device(spec: Spec) -> str:
+    """The device `spec` runs on here ("auto" resolved as its backend would), or the spec's own
+    when its backend cannot be imported (a skipped cell names what it asked for)."""
+    if spec.device != "auto" or unavailable_reason(spec.backend):
+        return spec.device
+    return resolve_device(spec.device, backend_class(spec.backend).cuda_available())
 
 
 def check_runnable(spec: Spec) -> type[Backend]:

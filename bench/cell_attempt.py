@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import backends
 from bench import isa, store
 from bench.environment import describe
 from bench.errors import Unsupported
@@ -86,7 +87,7 @@ def record_unrun(job: CellJob, status: str, reason: str) -> Attempt:
     join_study(job, run_dir)
     spec = build_spec(job.spec)
     history = store.read_progress(run_dir)
-    environment = describe() | {"device": spec.device}
+    environment = describe() | {"device": backends.resolved_device(spec)}
     record = store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
                               reason, None)
     store.atomic_write_json(run_dir / store.RECORD, record)

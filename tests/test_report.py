@@ -301,3 +301,27 @@ def test_benchmark_and_session_files_that_fail_a_check_do_not_stop_the_summary(r
     for line in ("cpu/g/ste.json: no group", "cpu/g/nan.json: measured without finite step times",
                  "cpu/dir.json: a folder, not a file"):
         assert line in header, header
+
+
+def test_a_study_over_precisions_answers_against_fp32(tmp_path, monkeypatch):
+    monkeypatch.setenv("FDABNN_RESULTS", str(tmp_path))
+    # STE: bf16 within noise of fp32 (paired deltas +0.5, -0.3, +0.1); fp16 resolvably lower
+    for seed, (fp32, bf16, fp16) in enumerate(((50.0, 50.5, 45.0), (52.0, 51.7, 46.5), (51.0, 51.1, 45.2))):
+        train = {**QUICK["train"], "seed": seed}
+        for precision, top1 in (("fp32", fp32), ("bf16", bf16), ("fp16", fp16)):
+            put(tmp_path, {"estimator": {"name": "ste"}, "precision": precision, "train": train}, top1, 100.0)
+    put(tmp_path, {"estimator": {"name": "ste"}, "backend": "mindspore", "precision": "bf16"}, None, 0.0,
+        status="unsupported", reason="bf16 on CPU: refused")
+    group = tmp_path / "bench" / "cpu"
+    for precision, ms in (("fp32", 400.0), ("bf16", 300.0)):  # fp16 not benchmarked: the study's own times
+        (group / f"torch-{precision}-b128-eager").mkdir(parents=True)
+        record = _bench_record("ste", ms)
+        record["group"]["precision"] = precision
+        (group / f"torch-{precision}-b128-eager" / "ste.json").write_text(json.dumps(record))
+    summary = write_summary()[0].read_text()
+    assert "(`demo`): precision against fp32, profile quick, cpu" in summary
+    assert "| ste | mindspore | bf16 | 1 unsupported: bf16 on CPU: refused |" in summary
+    assert "| ste | torch | bf16 | 51.10 ± 0.60 (n=3) | +0.10 ± 0.99 pp (not resolved) | 0.75× |" in summary
+    assert "| ste | torch | fp16 | 45.57 ± 0.81 (n=3) | -5.43 ± 1.00 pp (resolved) | 1.00× (study) |" in summary
+    assert ("torch ste: bf16 does not change top-1 resolvably (+0.10 ± 0.99 pp), at 0.75× the fp32 step; fp16 "
+            "changes top-1 resolvably (-5.43 ± 1.00 pp), at 1.00× (study) the fp32 step.") in summary

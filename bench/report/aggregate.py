@@ -22,6 +22,7 @@ GROUP = ["profile", "device", "key"]
 CELL = ["profile", "label", "variant", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise",
         "epochs", "batch_size", "n_test", "key", "spec"]
 METRICS = ["top1", "top5", "val_loss", "best_top1", "step_ms"]
+NOT_RUN = ("skipped", "unsupported")  # statuses whose reason a table shows beside the cell
 SAME_COST = ["profile", "backend", "device", "precision"]  # what a relative step time holds fixed
 PRECISION_ORDER = {name: i for i, name in enumerate(PRECISIONS)}
 
@@ -37,6 +38,7 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         row["runs"] = len(done)
         counts = group["status"].value_counts()
         row["status"] = ", ".join(f"{count} {status}" for status, count in counts.items())
+        row["not_run_reason"] = "; ".join(sorted({r for r in group.loc[group["status"].isin(NOT_RUN), "reason"] if r}))
         shared = int(done["shared"].sum())
         if shared:
             row["status"] += f" ({shared} timed while sharing the device or its cores: step time left out)"
@@ -55,7 +57,7 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         row["step_stale"] = bool(done.loc[done["step_ms"].notna(), "step_stale"].any())
         rows.append(row)
     agg = pd.DataFrame(rows, columns=[*CELL, "studies", "runs", "seeds", "seed_top1", "repeats", "repeat_spread",
-                                      "status", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "top1_ci95",
+                                      "status", "not_run_reason", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "top1_ci95",
                                       "step_stale"])
     agg = agg.astype({"n": "Int64", "n_end": "Int64"})  # None where the estimator has no n (STE)
     agg["step_vs_ste"] = _relative_step(agg)

@@ -48,7 +48,7 @@ def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame) -> list[tuple[str,
         if not entries:
             continue
         title = f"profile {profile}, {device}, {precision}"
-        body = [_budget(cells), "", _table(entries, backends), _legend(entries, backends), ""]
+        body = [budget_text(cells), "", _table(entries, backends), _legend(entries, backends), ""]
         body += [f"- {line}" for line in _sentences(entries, backends)] + [""]
         out.append((title, "\n".join(body)))
     return out
@@ -71,7 +71,7 @@ def _entries(cells: pd.DataFrame, backends: list[str], bench: pd.DataFrame, devi
     return entries
 
 
-def _budget(cells: pd.DataFrame) -> str:
+def budget_text(cells: pd.DataFrame) -> str:
     spec = build_spec(cells.iloc[0]["spec"])
     n_train, n_test = split_sizes(spec.data.subset, spec.data.test_subset)
     seeds = sorted({int(s) for c in cells["seed_top1"] for s in c})
@@ -83,7 +83,7 @@ def _budget(cells: pd.DataFrame) -> str:
     return text
 
 
-def _top1(entry: Entry | None) -> str:
+def top1_text(entry: Entry | None) -> str:
     if entry is None or entry.cell is None:
         return "-"
     cell = entry.cell
@@ -121,7 +121,7 @@ def _table(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
         row = [variant]
         for backend in backends:
             entry = by_backend.get(backend)
-            row += [_top1(entry), _delta(entry), _cost(entry)]
+            row += [top1_text(entry), _delta(entry), _cost(entry)]
         figure = paper_figure(variant)
         row.append("-" if figure is None else f"{figure[0]:.2f} ({figure[1]})")
         rows.append(row)

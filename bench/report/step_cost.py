@@ -60,6 +60,38 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
     """The benchmark's ratio to the clipped STE for this variant, or None when the benchmark has no
     such case: from the step a study runs (one CUDA graph where measured, else eager; MindSpore's
     graph mode), at the largest batch measured."""
+    group = _group(bench, device, backend, precision)
+    if group is None:
+        return None
+    medians = group.groupby("case")["timing.median_ms"].median()
+    case = bench_case(spec_tree)
+    if case not in medians or "ste" not in medians:
+        return None
+    stale = _staleness(backend, group[group["case"].isin([case, "ste"])])
+    return StepCost(float(medians[case] / medians["ste"]), case, int(group["group.batch"].iloc[0]), stale)
+
+
+def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, spec_tree: dict,
+                   reference: str = "fp32") -> StepCost | None:
+    """The benchmark's step of this variant in `precision` against the same case in `reference`
+    precision, same device, backend, step mode and batch (the cpu suite puts the precisions beside
+    each other in one process: bench/suites/cpu.toml); None when either is not measured."""
+    group = _group(bench, device, backend, precision)
+    base = _group(bench, device, backend, reference)
+    if group is None or base is None:
+        return None
+    base = base[(base["mode"] == group["mode"].iloc[0]) & (base["group.batch"] == group["group.batch"].iloc[0])]
+    case = bench_case(spec_tree)
+    mine, theirs = group[group["case"] == case], base[base["case"] == case]
+    if mine.empty or theirs.empty:
+        return None
+    ratio = float(mine["timing.median_ms"].median() / theirs["timing.median_ms"].median())
+    return StepCost(ratio, case, int(group["group.batch"].iloc[0]), _staleness(backend, pd.concat([mine, theirs])))
+
+
+def _group(bench: pd.DataFrame, device: str, backend: str, precision: str) -> pd.DataFrame | None:
+    """The ok records of the step a study runs (one CUDA graph where measured, else eager;
+    MindSpore's graph mode) at the largest batch measured; None when there are none."""
     if bench.empty:
         return None
     group = bench[(bench["device"] == device) & (bench["group.backend"] == backend)
@@ -67,12 +99,9 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
     group = group[group["mode"] == ("graph" if (group["mode"] == "graph").any() else "eager")]
     if group.empty:
         return None
-    group = group[group["group.batch"] == group["group.batch"].max()]
-    medians = group.groupby("case")["timing.median_ms"].median()
-    case = bench_case(spec_tree)
-    if case not in medians or "ste" not in medians:
-        return None
-    commits = group[group["case"].isin([case, "ste"])]["environment.git_commit"].dropna().unique()
-    stale = [is_stale(backend, c) for c in commits]
-    verdict = True if any(stale) else (None if None in stale or not stale else False)
-    return StepCost(float(medians[case] / medians["ste"]), case, int(group["group.batch"].iloc[0]), verdict)
+    return group[group["group.batch"] == group["group.batch"].max()]
+
+
+def _staleness(backend: str, records: pd.DataFrame) -> bool | None:
+    stale = [is_stale(backend, c) for c in records["environment.git_commit"].dropna().unique()]
+    return True if any(stale) else (None if None in stale or not stale else False)

@@ -23,6 +23,7 @@ from bench.report.aggregate import by_cell, of_study
 from bench.report.benchmark import benchmark_frame, step_time_section
 from bench.report.curves import history_frame, plot_curves
 from bench.report.decision import decision_sections
+from bench.report.precision import precision_sections
 from bench.report.diverged import diverged_section
 from bench.report.frame import records_frame
 from bench.report.markdown import number, table
@@ -101,7 +102,7 @@ def _answer(study: str, cells: pd.DataFrame, runs: pd.DataFrame, bench: pd.DataF
             root: Path) -> str:
     title = _distinct(runs, "study_title")
     lines = []
-    for where, body in decision_sections(cells, bench):
+    for where, body in [*precision_sections(cells, bench), *decision_sections(cells, bench)]:
         lines += [f"### {title} (`{study}`): {where}", "", body]
     lines += [f"![{p.stem}]({p.relative_to(root)})" for p in plots]
     return "\n".join(lines) + "\n"
