@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from bench.architecture import NOISE_SHORTCUTS as NOISE_SHORTCUT_NAMES
 from bench.data.dataset import TEST_PER_CLASS, TRAIN_PER_CLASS, split_sizes
 from bench.errors import UserError
 from bench.estimators import ESTIMATORS, Param, variant_label
@@ -72,14 +73,20 @@ EstimatorSpec = create_model("EstimatorSpec", __base__=_EstimatorCore, __module_
 
 
 class NoiseSpec(_Strict):
-    """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t)."""
+    """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t), e(t) = fc2(ReLU(fc1(t)))
+    + the shortcut (bench/architecture.py NOISE_SHORTCUTS; paper Table 4 ablates it)."""
 
     enabled: bool = Field(False, description="train with FDA's noise adaptation module")
     k: int = Field(64, ge=1, description="its hidden width is max(1, d // k) for input size d")
     alpha: float = Field(0.1, ge=0, description="alpha at step 0; the cosine schedule decays it to 0 at the last "
                                                 "step")
     alpha_schedule: Literal["cosine", "constant"] = Field("cosine", description="how alpha changes over the steps")
-    sin_scale: float = Field(0.1, ge=0, description="the weight of the module's sin(t) term")
+    shortcut: Literal[NOISE_SHORTCUT_NAMES] = Field(
+        "sin", description="the module's shortcut beside its two linears: sin = sin_scale * sin(t) (the paper's), "
+                           "linear = sin_scale * t, none = no shortcut")
+    # the name is kept for the records and specs stored before `shortcut` existed: it is the weight of
+    # whichever shortcut is chosen
+    sin_scale: float = Field(0.1, ge=0, description="the weight a of the shortcut: a sin(t) or a t")
 
 
 class ModelSpec(_Strict):
