@@ -44,9 +44,9 @@ def shortcut_padding(in_channels: int, out_channels: int) -> tuple[int, int]:
 
 
 # The noise module's shortcut s(t) beside its two linears, e(t) = fc2(ReLU(fc1(t))) + a s(t) with a =
-# noise.sin_scale: "sin" (a sin(t), the paper's Eq. 14 and the model zoo's), "linear" (a t) or "none"
-# (no shortcut): the paper's Table 4 compares the three. Both backends compute exactly these.
-NOISE_SHORTCUTS = ("sin", "linear", "none")
+# noise.sin_scale: "sin" (a sin(t), the paper's Eq. 14 and the model zoo's), "linear" (a t), or None
+# (written "none": no shortcut); the paper's Table 4 compares the three. Both backends compute exactly these.
+NOISE_SHORTCUTS = ("sin", "linear")
 
 
 def noise_hidden_width(d: int, k: int) -> int:

@@ -160,7 +160,7 @@ def variant_label(spec: Spec) -> str:
     (runtime.fused_estimators = false)."""
     label = estimator(spec.estimator.name).tag(spec.estimator)
     if spec.noise.enabled:
-        label += "+noise" + ("" if spec.noise.shortcut == "sin" else f"-{spec.noise.shortcut}")
+        label += "+noise" + ("" if spec.noise.shortcut == "sin" else f"-{spec.noise.shortcut or 'none'}")
     if not spec.runtime.fused_estimators:
         label += "-unfused"
     return label

@@ -81,9 +81,9 @@ class NoiseSpec(_Strict):
     alpha: float = Field(0.1, ge=0, description="alpha at step 0; the cosine schedule decays it to 0 at the last "
                                                 "step")
     alpha_schedule: Literal["cosine", "constant"] = Field("cosine", description="how alpha changes over the steps")
-    shortcut: Literal[NOISE_SHORTCUT_NAMES] = Field(
+    shortcut: Literal[NOISE_SHORTCUT_NAMES] | None = Field(
         "sin", description="the module's shortcut beside its two linears: sin = sin_scale * sin(t) (the paper's), "
-                           "linear = sin_scale * t, none = no shortcut")
+                           "linear = sin_scale * t, none = no shortcut (paper Table 4)")
     # the name is kept for the records and specs stored before `shortcut` existed: it is the weight of
     # whichever shortcut is chosen
     sin_scale: float = Field(0.1, ge=0, description="the weight a of the shortcut: a sin(t) or a t")

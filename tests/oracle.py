@@ -28,17 +28,17 @@ def fda_grad(x: np.ndarray, n: int, omega: float = 0.1) -> np.ndarray:
 
 # the noise module's shortcut s(t) and its derivative (bench.architecture.NOISE_SHORTCUTS)
 NOISE_SHORTCUTS = {"sin": (np.sin, np.cos), "linear": (lambda t: t, np.ones_like),
-                   "none": (np.zeros_like, np.zeros_like)}
+                   None: (np.zeros_like, np.zeros_like)}
 
 
-def noise_e(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str, scale: float) -> np.ndarray:
+def noise_e(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str | None, scale: float) -> np.ndarray:
     """The noise module's e(t) = w2 ReLU(w1 t) + scale * s(t) over the last axis of t (paper Eq. 14
     with the shortcut s: sin(t), t or 0)."""
     t = np.asarray(t, dtype=np.float64)
     return np.maximum(t @ w1.T, 0.0) @ w2.T + scale * NOISE_SHORTCUTS[shortcut][0](t)
 
 
-def noise_e_grads(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str, scale: float,
+def noise_e_grads(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str | None, scale: float,
                   g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The gradients of sum(g * e(t)) with respect to t, w1 and w2, by the chain rule written out."""
     t, g = np.asarray(t, dtype=np.float64), np.asarray(g, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""The noise module's shortcut (noise.shortcut: sin, linear, none; paper Table 4) in both backends,
+"""The noise module's shortcut (noise.shortcut: sin, linear, none = None; paper Table 4) in both backends,
 forward and backward, against the NumPy formula of tests/oracle.py on tiny inputs that include 0,
 ±1 and values beyond; the PyTorch fused kernel too. Both backends matching one formula is their
 parity for this part of the model."""
@@ -13,7 +13,7 @@ from bench.spec import EstimatorSpec, Spec, build_spec
 from oracle import noise_e, noise_e_grads, pseudo_grad, sign
 
 D, K, SCALE, ALPHA = 8, 4, 0.3, 0.25  # hidden width max(1, 8 // 4) = 2
-SHORTCUTS = pytest.mark.parametrize("shortcut", NOISE_SHORTCUTS)
+SHORTCUTS = pytest.mark.parametrize("shortcut", [*NOISE_SHORTCUTS, None], ids=[*NOISE_SHORTCUTS, "none"])
 
 
 def _inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -33,8 +33,8 @@ def test_label_names_the_shortcut_only_when_not_the_papers():
     spec = {"estimator.name": "fda", "noise.enabled": True}
     assert variant_label(build_spec(spec)) == "fda-n9+noise"
     assert variant_label(build_spec({**spec, "noise.shortcut": "linear"})) == "fda-n9+noise-linear"
-    assert variant_label(build_spec({**spec, "noise.shortcut": "none"})) == "fda-n9+noise-none"
-    assert variant_label(build_spec({"estimator.name": "fda", "noise.shortcut": "none"})) == "fda-n9"
+    assert variant_label(build_spec({**spec, "noise.shortcut": None})) == "fda-n9+noise-none"
+    assert variant_label(build_spec({"estimator.name": "fda", "noise.shortcut": None})) == "fda-n9"
 
 
 # ---- PyTorch ----------------------------------------------------------------------------------
@@ -129,5 +129,5 @@ def test_mindspore_conv_builds_the_specs_shortcut():
     pytest.importorskip("mindspore")
     from backends.mindspore.binconv import BinConv2d
 
-    conv = BinConv2d(16, 16, 1, Spec(backend="mindspore", noise={"enabled": True, "shortcut": "none"}))
-    assert conv.noise_w.shortcut == conv.noise_a.shortcut == "none"
+    conv = BinConv2d(16, 16, 1, Spec(backend="mindspore", noise={"enabled": True, "shortcut": None}))
+    assert conv.noise_w.shortcut is None and conv.noise_a.shortcut is None

@@ -27,10 +27,10 @@ def _dense(fan_in: int, fan_out: int) -> nn.Dense:
 class NoiseAdaptation(nn.Cell):
     """e(t) over the last dimension of t (size d); parameters fc1.weight (h, d), fc2.weight (d, h)."""
 
-    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, shortcut: str = "sin"):
+    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, shortcut: str | None = "sin"):
         super().__init__()
-        if shortcut not in NOISE_SHORTCUTS:
-            raise ValueError(f"noise shortcut '{shortcut}': choose one of {', '.join(NOISE_SHORTCUTS)}")
+        if shortcut not in (*NOISE_SHORTCUTS, None):
+            raise ValueError(f"noise shortcut '{shortcut}': choose one of {', '.join(NOISE_SHORTCUTS)} or None")
         self.d, self.hidden, self.sin_scale, self.shortcut = d, noise_hidden_width(d, k), sin_scale, shortcut
         self.fc1 = _dense(d, self.hidden)
         self.fc2 = _dense(self.hidden, d)

@@ -5,7 +5,7 @@ small two-layer perceptron plus a fixed shortcut (a sinusoid in the paper),
 
     e(t) = fc2(ReLU(fc1(t))) + a s(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
 
-s(t) = sin(t), t or 0 as noise.shortcut says (sin, linear, none: bench.architecture.NOISE_SHORTCUTS),
+s(t) = sin(t), t or 0 as noise.shortcut says (sin, linear or None: bench.architecture.NOISE_SHORTCUTS),
 a = noise.sin_scale,
 
 and trains the binarised layer with  z = sign_est(t) + alpha * e(t),  alpha decaying to 0 so the
@@ -46,9 +46,9 @@ def _linear(w: Tensor, t: Tensor) -> Tensor:
     return (w[..., None] * t.unsqueeze(-3)).sum(-2)
 
 
-def shortcut(t: Tensor, kind: str, scale: float) -> Tensor | float:
-    """a s(t): scale * sin(t), scale * t, or nothing (0) for kind sin, linear, none. A Python string,
-    so compiled code specialises on it (one kernel per shortcut, no branch inside)."""
+def shortcut(t: Tensor, kind: str | None, scale: float) -> Tensor | float:
+    """a s(t): scale * sin(t), scale * t, or nothing (0) for kind sin, linear, None. A Python
+    constant, so compiled code specialises on it (one kernel per shortcut, no branch inside)."""
     if kind == "sin":
         return scale * torch.sin(t)
     if kind == "linear":
@@ -57,7 +57,7 @@ def shortcut(t: Tensor, kind: str, scale: float) -> Tensor | float:
 
 
 def binarized(sign: type[torch.autograd.Function], t: Tensor, n: Tensor, options: tuple[Any, ...], w1: Tensor,
-              w2: Tensor, alpha: Tensor, kind: str, scale: float) -> Tensor:
+              w2: Tensor, alpha: Tensor, kind: str | None, scale: float) -> Tensor:
     """sign_est(t) + alpha * e(t), e over each column of t (vectors along dim -2); sign: the
     estimator's autograd Function with its n and options, w1, w2: fc1's and fc2's weights, kind and
     scale: the shortcut. e in float32, the sum rounded once to t's dtype, like the estimators' backward."""
@@ -79,12 +79,13 @@ def _binarized_fused(sign: type[torch.autograd.Function]) -> Callable[..., Tenso
 
 class NoiseAdaptation(nn.Module):
     """e(t) = fc2(ReLU(fc1(t))) + sin_scale * s(t) over the last dimension of t (size d), s the
-    shortcut: sin, linear or none."""
+    shortcut: sin, linear or None."""
 
-    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, fused: bool = False, shortcut: str = "sin"):
+    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, fused: bool = False,
+                 shortcut: str | None = "sin"):
         super().__init__()
-        if shortcut not in NOISE_SHORTCUTS:
-            raise ValueError(f"noise shortcut '{shortcut}': choose one of {', '.join(NOISE_SHORTCUTS)}")
+        if shortcut not in (*NOISE_SHORTCUTS, None):
+            raise ValueError(f"noise shortcut '{shortcut}': choose one of {', '.join(NOISE_SHORTCUTS)} or None")
         self.d, self.hidden, self.sin_scale, self.fused = d, noise_hidden_width(d, k), sin_scale, fused
         self.shortcut = shortcut
         self.fc1 = nn.Linear(d, self.hidden, bias=False)
