@@ -109,8 +109,10 @@ def test_the_first_screen_is_the_decision(results):
     cpu, cuda = "### Demo (`demo`): profile quick, cpu, fp32", "### Demo (`demo`): profile quick, cuda"
     assert answer.index(cpu) < answer.index(cuda)
     decision = answer[answer.index(cpu):answer.index(cuda)]
-    assert "| variant | torch top-1 % | torch Δ vs clipped STE | torch step × STE | paper top-1 % |" in decision
-    assert "| ste | 51.00 ± 1.41 (n=2) | reference | - | 84.44 (DoReFa / STE) |" in decision
+    assert "| variant | torch top-1 % | torch Δ vs clipped STE | torch step × STE | published top-1 % |" in decision
+    assert ("| ste | 51.00 ± 1.41 (n=2) | reference | - | 84.44 (Xu et al. 2021 (FDA-BNN, NeurIPS; arXiv "
+            "2103.00841), Table 1: DoReFa / STE; 400 epochs, all training images) |") in decision
+    assert "| fda-n4 | 51.50 ± 0.71 (n=2) | +0.50 ± 6.35 pp (not resolved) | - | - |" in decision  # none published
     assert "| fda-n1 | 61.75 ± 2.47 (n=2) | +10.75 ± 9.53 pp (resolved) |" in decision
     assert "| fda-n4 | 51.50 ± 0.71 (n=2) | +0.50 ± 6.35 pp (not resolved) |" in decision
     assert "| approx_sign | 1 failed |" in decision
@@ -301,3 +303,21 @@ def test_benchmark_and_session_files_that_fail_a_check_do_not_stop_the_summary(r
     for line in ("cpu/g/ste.json: no group", "cpu/g/nan.json: measured without finite step times",
                  "cpu/dir.json: a folder, not a file"):
         assert line in header, header
+
+
+def test_a_published_figure_is_the_table_the_study_reproduces_else_every_one_labelled(monkeypatch):
+    """A variant with figures in two tables shows the one of the table its study reproduces; in a
+    study that reproduces neither, both, each citing its own table; another paper's figure cites
+    that paper and its budget; a variant nobody published has none."""
+    from bench.report import references
+    from bench.report.references import FDA_BUDGET, FDA_PAPER, Reference, published
+
+    two = (Reference(FDA_PAPER, "Table 2", "FDA + noise", 86.20, FDA_BUDGET, ("fda-n9-18+noise",)),
+           Reference(FDA_PAPER, "Table 4", "sin(x)", 86.20, FDA_BUDGET, ("fda-n9-18+noise",)),
+           Reference("Other et al. 2023", "Table 5", "Ours", 87.0, "1,000 epochs", ("fda-n9-18+noise",)))
+    monkeypatch.setattr(references, "REFERENCES", two)
+    assert [r.table for r in published("fda-n9-18+noise", "noise-shortcut")] == ["Table 4"]
+    assert [r.table for r in published("fda-n9-18+noise", "fourier-terms")] == ["Table 2"]
+    assert [r.table for r in published("fda-n9-18+noise", "precision")] == ["Table 2", "Table 4", "Table 5"]
+    assert published("fda-n9-18+noise", "precision")[2].cite() == "87.00 (Other et al. 2023, Table 5: Ours; 1,000 epochs)"
+    assert published("dsq", "estimators") == []
