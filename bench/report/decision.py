@@ -133,10 +133,12 @@ def _legend(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
     text = ("Top-1: final epoch, mean ± sd over n seeds (all test images). Δ: percentage points against the "
             f"clipped STE of the same backend, 95% interval. {METHOD}")
     if costs:
-        batch = costs[0].batch
+        batch = "/".join(str(b) for b in sorted({c.batch for c in costs}))
         text += (f" Step × STE: the benchmark of this device (`fdabnn bench`, batch {batch}, one process, "
                  "interleaved rounds); the n 9 -> 18 schedule is timed at n = 9 (the closed form costs the same at "
                  "any n).")
+        if any(c.precision for c in costs):
+            text += " A precision in brackets: that ratio was measured at it, the benchmark having no such case at this one."
         if any(c.stale for c in costs):
             text += " (stale): measured before the current kernel code of its backend; run `make bench-cpu` again."
     else:

@@ -4,7 +4,9 @@ and interleaved rounds, rather than the studies' own step times (cells timed apa
 sharing the machine).
 
 A variant is looked up under its own label, else with its n schedule dropped (FDA n 9 -> 18 is
-timed at n = 9: the closed form's cost does not depend on n). A benchmark record is stale when the
+timed at n = 9: the closed form's cost does not depend on n), in the first group of the benchmark
+that measured it beside STE: the study's precision first, the captured step (CUDA graph) before the
+eager one, the largest batch first. A ratio read at another precision than the study's says so. A benchmark record is stale when the
 backend's kernel code (KERNEL_PATHS) changed in a commit its own commit does not contain; a stale
 ratio is shown marked, never as current. Where git cannot tell (no repository, an unknown commit)
 the ratio is shown unmarked with its commit in the benchmark file.
@@ -31,9 +33,10 @@ class StepCost:
     case: str  # the benchmark case it was read from
     batch: int
     stale: bool | None  # None: git cannot tell
+    precision: str | None = None  # the benchmark's precision where it is not the study's
 
     def describe(self) -> str:
-        text = f"{self.ratio:.2f}×"
+        text = f"{self.ratio:.2f}×" + (f" ({self.precision})" if self.precision else "")
         return text + " (stale)" if self.stale else text
 
 
@@ -57,22 +60,22 @@ def is_stale(backend: str, commit: str | None) -> bool | None:
 
 
 def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, spec_tree: dict) -> StepCost | None:
-    """The benchmark's ratio to the clipped STE for this variant, or None when the benchmark has no
-    such case: from the step a study runs (one CUDA graph where measured, else eager; MindSpore's
-    graph mode), at the largest batch measured."""
+    """The benchmark's ratio to the clipped STE for this variant, or None when no group measured it
+    beside STE: from the step a study runs (one CUDA graph where measured, else eager; MindSpore's
+    graph mode), in the first group that has it (module docstring)."""
     if bench.empty:
         return None
-    group = bench[(bench["device"] == device) & (bench["group.backend"] == backend)
-                  & (bench["group.precision"] == precision) & (bench["status"] == "ok")]
-    group = group[group["mode"] == ("graph" if (group["mode"] == "graph").any() else "eager")]
-    if group.empty:
-        return None
-    group = group[group["group.batch"] == group["group.batch"].max()]
-    medians = group.groupby("case")["timing.median_ms"].median()
+    ok = bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
+               & bench["mode"].isin(["graph", "eager"])]
     case = bench_case(spec_tree)
-    if case not in medians or "ste" not in medians:
-        return None
-    commits = group[group["case"].isin([case, "ste"])]["environment.git_commit"].dropna().unique()
-    stale = [is_stale(backend, c) for c in commits]
-    verdict = True if any(stale) else (None if None in stale or not stale else False)
-    return StepCost(float(medians[case] / medians["ste"]), case, int(group["group.batch"].iloc[0]), verdict)
+    keys = ok[["group.precision", "mode", "group.batch"]].drop_duplicates().itertuples(index=False)
+    for measured, mode, batch in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2])):
+        group = ok[(ok["group.precision"] == measured) & (ok["mode"] == mode) & (ok["group.batch"] == batch)]
+        medians = group.groupby("case")["timing.median_ms"].median()
+        if case in medians and "ste" in medians:
+            commits = group[group["case"].isin([case, "ste"])]["environment.git_commit"].dropna().unique()
+            stale = [is_stale(backend, c) for c in commits]
+            verdict = True if any(stale) else (None if None in stale or not stale else False)
+            return StepCost(float(medians[case] / medians["ste"]), case, int(batch), verdict,
+                            None if measured == precision else measured)
+    return None
