@@ -162,7 +162,8 @@ def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
 
 def variant_sets(path: Path = VARIANTS_FILE) -> dict[str, tuple[str, ...]]:
     """set name (e.g. "every+noise") -> the labels of its variants."""
-    return {name: tuple(variant_label(build_spec(o)) for o in members) for name, members in _sets(read_toml(path)).items()}
+    return {name: tuple(variant_label(build_spec(o)) for o in members)
+            for name, members in _sets(read_toml(path)).items()}
 
 
 def suite_names() -> list[str]:

@@ -319,5 +319,29 @@ def test_a_published_figure_is_the_table_the_study_reproduces_else_every_one_lab
     assert [r.table for r in published("fda-n9-18+noise", "noise-shortcut")] == ["Table 4"]
     assert [r.table for r in published("fda-n9-18+noise", "fourier-terms")] == ["Table 2"]
     assert [r.table for r in published("fda-n9-18+noise", "precision")] == ["Table 2", "Table 4", "Table 5"]
-    assert published("fda-n9-18+noise", "precision")[2].cite() == "87.00 (Other et al. 2023, Table 5: Ours; 1,000 epochs)"
+    other = published("fda-n9-18+noise", "precision")[2]
+    assert other.cite() == "87.00 (Other et al. 2023, Table 5: Ours; 1,000 epochs)"
     assert published("dsq", "estimators") == []
+
+
+def test_step_cost_is_read_where_the_variant_was_measured_beside_ste():
+    """The study's precision first, the captured step before the eager one, the largest batch first;
+    a ratio from another precision says so; none where no group measured the variant beside STE."""
+    import pandas as pd
+
+    from bench.report.step_cost import step_cost
+
+    def row(precision, mode, batch, case, ms):
+        return {"device": "cuda", "group.backend": "torch", "status": "ok", "mode": mode, "group.precision": precision,
+                "group.batch": batch, "case": case, "timing.median_ms": ms, "environment.git_commit": None}
+
+    bench = pd.DataFrame([row("bf16", "graph", 512, "ste", 4.0), row("bf16", "graph", 512, "fda-n9", 4.4),
+                          row("bf16", "graph", 128, "ste", 2.0), row("bf16", "graph", 128, "approx_sign", 2.2),
+                          row("bf16", "eager", 128, "ste", 5.0), row("bf16", "eager", 128, "fda-n9", 9.0),
+                          row("fp32", "graph", 128, "ste", 3.0), row("fp32", "graph", 128, "approx_sign+noise", 3.6)])
+    cost = lambda tree: step_cost(bench, "cuda", "torch", "bf16", tree)  # noqa: E731
+    assert cost({"estimator": {"name": "fda", "n": 9}}).describe() == "1.10×"  # the batch-512 captured step
+    assert cost({"estimator": {"name": "fda", "n": 9}}).batch == 512
+    assert cost({"estimator": {"name": "approx_sign"}}).batch == 128
+    assert cost({"estimator": {"name": "approx_sign"}, "noise": {"enabled": True}}).describe() == "1.20× (fp32)"
+    assert cost({"estimator": {"name": "ste", "clip": None}}) is None

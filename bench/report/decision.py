@@ -138,7 +138,8 @@ def _legend(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
                  "interleaved rounds); the n 9 -> 18 schedule is timed at n = 9 (the closed form costs the same at "
                  "any n).")
         if any(c.precision for c in costs):
-            text += " A precision in brackets: that ratio was measured at it, the benchmark having no such case at this one."
+            text += (" A precision in brackets: that ratio was measured at it, the benchmark having no such case "
+                     "at this one.")
         if any(c.stale for c in costs):
             text += " (stale): measured before the current kernel code of its backend; run `make bench-cpu` again."
     else:

@@ -6,8 +6,10 @@ sharing the machine).
 A variant is looked up under its own label, else with its n schedule dropped (FDA n 9 -> 18 is
 timed at n = 9: the closed form's cost does not depend on n), in the first group of the benchmark
 that measured it beside STE: the study's precision first, the captured step (CUDA graph) before the
-eager one, the largest batch first. A ratio read at another precision than the study's says so. A benchmark record is stale when the
-backend's kernel code (KERNEL_PATHS) changed in a commit its own commit does not contain; a stale
+eager one, the largest batch first. A ratio read at another precision than the study's says so.
+
+A benchmark record is stale when the backend's kernel code (KERNEL_PATHS) changed in a commit its
+own commit does not contain; a stale
 ratio is shown marked, never as current. Where git cannot tell (no repository, an unknown commit)
 the ratio is shown unmarked with its commit in the benchmark file.
 """
