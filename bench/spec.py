@@ -140,6 +140,10 @@ class RuntimeSpec(_Strict):
                                                "(not with fp16 or runtime.compile; ignored elsewhere)")
 
 
+# (section, field) -> the value every run recorded before the field existed had
+DIGEST_SINCE = {("noise", "shortcut"): "sin"}
+
+
 class Spec(_Strict):
     backend: Literal[BACKENDS] = Field("torch", description="the framework")
     device: Literal[DEVICES] = Field("auto", description="auto: cuda when the backend can use a GPU, else cpu")
@@ -164,8 +168,14 @@ class Spec(_Strict):
         return _canonical(self.model_dump(mode="json"))
 
     def digest(self) -> str:
-        """Stable hash of everything that changes the result, for run directory names."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Stable hash of everything that changes the result, for run directory names. A field added
+        after runs were recorded is left out while it holds the value those runs had (DIGEST_SINCE), so
+        their directories keep their names: a run resumes and a study finds its finished cells."""
+        tree = self.to_dict()
+        for (section, name), value in DIGEST_SINCE.items():
+            if tree[section].get(name, value) == value:
+                tree[section].pop(name, None)
+        blob = json.dumps(tree, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
     def label(self) -> str:

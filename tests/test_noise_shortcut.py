@@ -37,6 +37,18 @@ def test_label_names_the_shortcut_only_when_not_the_papers():
     assert variant_label(build_spec({"estimator.name": "fda", "noise.shortcut": None})) == "fda-n9"
 
 
+def test_run_directories_named_before_the_shortcut_existed_keep_their_names():
+    import hashlib
+    import json
+
+    spec = build_spec({"estimator.name": "fda", "noise.enabled": True})
+    before = spec.to_dict()
+    del before["noise"]["shortcut"]  # what a spec was before noise.shortcut
+    assert spec.digest() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
+    assert build_spec({"estimator.name": "fda", "noise.enabled": True, "noise.shortcut": "linear"}).digest() != \
+        spec.digest()
+
+
 # ---- PyTorch ----------------------------------------------------------------------------------
 
 @SHORTCUTS
