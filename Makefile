@@ -66,7 +66,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(VENV)/bin/pytest -m "not slow and not micro and not gpu"
+	$(VENV)/bin/pytest -m "not slow and not micro and not gpu" --durations=15
 
 test-slow: setup
 	$(VENV)/bin/pytest -m "slow"

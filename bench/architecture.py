@@ -43,6 +43,12 @@ def shortcut_padding(in_channels: int, out_channels: int) -> tuple[int, int]:
     return before, out_channels - in_channels - before
 
 
+# The noise module's shortcut s(t) beside its two linears, e(t) = fc2(ReLU(fc1(t))) + a s(t) with a =
+# noise.sin_scale: "sin" (a sin(t), the paper's Eq. 14 and the model zoo's), "linear" (a t), or None
+# (written "none": no shortcut); the paper's Table 4 compares the three. Both backends compute exactly these.
+NOISE_SHORTCUTS = ("sin", "linear")
+
+
 def noise_hidden_width(d: int, k: int) -> int:
     """The noise module's hidden width for input size d: max(1, d // k). The public code's d // 64 is
     0 at widths 16 and 32 and silently degenerates to the sine alone; at least one unit is kept."""

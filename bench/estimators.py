@@ -155,11 +155,12 @@ def reference_pseudo_grad(spec: EstimatorSpec, x: np.ndarray, n: float | None = 
 
 def variant_label(spec: Spec) -> str:
     """What a run, a bench case and a micro-benchmark are called: the estimator's tag with only the
-    fields that matter to it, '+noise' with the noise module, '-unfused' when the PyTorch backward
-    runs op by op (runtime.fused_estimators = false)."""
+    fields that matter to it, '+noise' with the noise module ('+noise-linear', '+noise-none' with a
+    shortcut other than the paper's sin), '-unfused' when the PyTorch backward runs op by op
+    (runtime.fused_estimators = false)."""
     label = estimator(spec.estimator.name).tag(spec.estimator)
     if spec.noise.enabled:
-        label += "+noise"
+        label += "+noise" + ("" if spec.noise.shortcut == "sin" else f"-{spec.noise.shortcut or 'none'}")
     if not spec.runtime.fused_estimators:
         label += "-unfused"
     return label

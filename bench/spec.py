@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from bench.architecture import NOISE_SHORTCUTS as NOISE_SHORTCUT_NAMES
 from bench.data.dataset import TEST_PER_CLASS, TRAIN_PER_CLASS, split_sizes
 from bench.errors import UserError
 from bench.estimators import ESTIMATORS, Param, variant_label
@@ -72,14 +73,20 @@ EstimatorSpec = create_model("EstimatorSpec", __base__=_EstimatorCore, __module_
 
 
 class NoiseSpec(_Strict):
-    """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t)."""
+    """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t), e(t) = fc2(ReLU(fc1(t)))
+    + the shortcut (bench/architecture.py NOISE_SHORTCUTS; paper Table 4 ablates it)."""
 
     enabled: bool = Field(False, description="train with FDA's noise adaptation module")
     k: int = Field(64, ge=1, description="its hidden width is max(1, d // k) for input size d")
     alpha: float = Field(0.1, ge=0, description="alpha at step 0; the cosine schedule decays it to 0 at the last "
                                                 "step")
     alpha_schedule: Literal["cosine", "constant"] = Field("cosine", description="how alpha changes over the steps")
-    sin_scale: float = Field(0.1, ge=0, description="the weight of the module's sin(t) term")
+    shortcut: Literal[NOISE_SHORTCUT_NAMES] | None = Field(
+        "sin", description="the module's shortcut beside its two linears: sin = sin_scale * sin(t) (the paper's), "
+                           "linear = sin_scale * t, none = no shortcut (paper Table 4)")
+    # the name is kept for the records and specs stored before `shortcut` existed: it is the weight of
+    # whichever shortcut is chosen
+    sin_scale: float = Field(0.1, ge=0, description="the weight a of the shortcut: a sin(t) or a t")
 
 
 class ModelSpec(_Strict):
@@ -133,6 +140,10 @@ class RuntimeSpec(_Strict):
                                                "(not with fp16 or runtime.compile; ignored elsewhere)")
 
 
+# (section, field) -> the value every run recorded before the field existed had
+DIGEST_SINCE = {("noise", "shortcut"): "sin"}
+
+
 class Spec(_Strict):
     backend: Literal[BACKENDS] = Field("torch", description="the framework")
     device: Literal[DEVICES] = Field("auto", description="auto: cuda when the backend can use a GPU, else cpu")
@@ -157,8 +168,14 @@ class Spec(_Strict):
         return _canonical(self.model_dump(mode="json"))
 
     def digest(self) -> str:
-        """Stable hash of everything that changes the result, for run directory names."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Stable hash of everything that changes the result, for run directory names. A field added
+        after runs were recorded is left out while it holds the value those runs had (DIGEST_SINCE), so
+        their directories keep their names: a run resumes and a study finds its finished cells."""
+        tree = self.to_dict()
+        for (section, name), value in DIGEST_SINCE.items():
+            if tree[section].get(name, value) == value:
+                tree[section].pop(name, None)
+        blob = json.dumps(tree, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
     def label(self) -> str:

@@ -16,9 +16,11 @@ A suite file (bench/suites/<name>.toml) holds
                       estimate exceeds what is left of the budget is not started
 
 The estimator variants are bench/suites/estimators.toml, each a set of spec overrides labelled by
-bench.estimators.variant_label. A case is a (group, variant); its spec is, last winning: the spec
-defaults <- the group (backend, precision, batch, compile) and the suite's device <- [base] <- the
-variant.
+bench.estimators.variant_label: its [sets] (every estimator of bench.estimators.ESTIMATORS at its
+defaults under one set of overrides, e.g. "every+noise") and its listed variants. A group's
+estimators name variants by label or sets by name, so a new estimator is timed without an edit
+here. A case is a (group, variant); its spec is, last winning: the spec defaults <- the group
+(backend, precision, batch, compile) and the suite's device <- [base] <- the variant.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.estimators import NAMES as ESTIMATOR_NAMES
 from bench.estimators import variant_label
 from bench.spec import BACKENDS, PRECISIONS, Spec, build_spec
 from bench.tomlfile import check_keys, nones, read_toml
@@ -137,15 +140,30 @@ def bench_case(spec_tree: dict[str, Any]) -> str:
     return variant_label(spec)
 
 
+def _sets(raw: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """set name -> the spec overrides of its variants: every estimator, in ESTIMATORS' order, at its
+    default parameters under the set's overrides."""
+    return {name: [{"estimator.name": estimator, **nones(overrides)} for estimator in ESTIMATOR_NAMES]
+            for name, overrides in raw.get("sets", {}).items()}
+
+
 def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
-    """label -> spec overrides, in the file's order; two variants with one label are refused."""
+    """label -> spec overrides: the sets' variants, then the listed ones, in the file's order; two
+    variants with one label are refused."""
+    raw = read_toml(path)
     variants: dict[str, dict[str, Any]] = {}
-    for overrides in nones(read_toml(path).get("variants", [])):
+    for overrides in [*(o for members in _sets(raw).values() for o in members), *nones(raw.get("variants", []))]:
         label = variant_label(build_spec(overrides))
         if label in variants:
             raise UserError(f"{path}: two variants are labelled '{label}'; each must differ in what it times")
         variants[label] = overrides
     return variants
+
+
+def variant_sets(path: Path = VARIANTS_FILE) -> dict[str, tuple[str, ...]]:
+    """set name (e.g. "every+noise") -> the labels of its variants."""
+    return {name: tuple(variant_label(build_spec(o)) for o in members)
+            for name, members in _sets(read_toml(path)).items()}
 
 
 def suite_names() -> list[str]:
@@ -163,8 +181,8 @@ def load_suite(name: str) -> Suite:
     budget = raw.get("budget_s", 3600)
     if not (math.isfinite(budget) and budget > 0):
         raise UserError(f"{path}: key 'budget_s': expected a number of seconds > 0, got {budget!r}")
-    variants = load_variants()
-    groups = tuple(_group(path, i, table, raw, variants) for i, table in enumerate(raw.get("groups", []), 1))
+    variants, sets = load_variants(), variant_sets()
+    groups = tuple(_group(path, i, table, raw, variants, sets) for i, table in enumerate(raw.get("groups", []), 1))
     if not groups:
         raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
     estimate = raw.get("estimate", {})
@@ -192,7 +210,8 @@ def _check_values(path: Path, where: str, table: dict[str, Any]) -> None:
             raise UserError(f"{path}: {where}key '{key}': {table[key]!r} is not one of {', '.join(allowed)}")
 
 
-def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]]) -> Group:
+def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: dict[str, dict[str, Any]],
+           sets: dict[str, tuple[str, ...]]) -> Group:
     where = f"[[groups]] {index} "
     if not isinstance(table, dict):
         raise UserError(f"{path}: key 'groups': expected [[groups]] tables, got {table!r}")
@@ -201,7 +220,7 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     missing = [k for k in GROUP_KEYS if k not in table]
     if missing:
         raise UserError(f"{path}: {where}key '{missing[0]}': missing")
-    labels = _labels(path, where, table.get("estimators", variants), variants)
+    labels = _labels(path, where, table.get("estimators", variants), variants, sets)
     beside = []
     for number, extra in enumerate(table.get("beside", []), 1):
         if not isinstance(extra, dict):
@@ -213,17 +232,19 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
         if not overrides or all(table.get(k, False) == v for k, v in overrides.items()):
             raise UserError(f"{path}: {inner}changes nothing of the group; set a precision or cuda_graph other "
                             "than the group's")
-        beside.append((overrides, _labels(path, inner, extra.get("estimators", labels), variants)))
+        beside.append((overrides, _labels(path, inner, extra.get("estimators", labels), variants, sets)))
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
                  table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
                  table.get("cuda_graph", False), tuple(beside))
 
 
-def _labels(path: Path, where: str, labels: Any, variants: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+def _labels(path: Path, where: str, labels: Any, variants: dict[str, dict[str, Any]],
+            sets: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The variant labels a group lists, each set name expanded to its labels, each label once."""
     if not labels:
         raise UserError(f"{path}: {where}key 'estimators': empty, so the group would measure nothing; list at least "
                         f"one of {', '.join(variants)} (or drop the key for all)")
-    unknown = [label for label in labels if label not in variants]
+    unknown = [label for label in labels if label not in variants and label not in sets]
     if unknown:
-        raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join(variants)}")
-    return tuple(labels)
+        raise UserError(f"{path}: unknown estimator label(s) {unknown}; known: {', '.join([*sets, *variants])}")
+    return tuple(dict.fromkeys(member for label in labels for member in sets.get(label, (label,))))

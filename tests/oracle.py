@@ -26,6 +26,29 @@ def fda_grad(x: np.ndarray, n: int, omega: float = 0.1) -> np.ndarray:
     return fda_reference(x, n, omega)
 
 
+# the noise module's shortcut s(t) and its derivative (bench.architecture.NOISE_SHORTCUTS)
+NOISE_SHORTCUTS = {"sin": (np.sin, np.cos), "linear": (lambda t: t, np.ones_like),
+                   None: (np.zeros_like, np.zeros_like)}
+
+
+def noise_e(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str | None, scale: float) -> np.ndarray:
+    """The noise module's e(t) = w2 ReLU(w1 t) + scale * s(t) over the last axis of t (paper Eq. 14
+    with the shortcut s: sin(t), t or 0)."""
+    t = np.asarray(t, dtype=np.float64)
+    return np.maximum(t @ w1.T, 0.0) @ w2.T + scale * NOISE_SHORTCUTS[shortcut][0](t)
+
+
+def noise_e_grads(t: np.ndarray, w1: np.ndarray, w2: np.ndarray, shortcut: str | None, scale: float,
+                  g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gradients of sum(g * e(t)) with respect to t, w1 and w2, by the chain rule written out."""
+    t, g = np.asarray(t, dtype=np.float64), np.asarray(g, dtype=np.float64)
+    h = t @ w1.T
+    dh = (g @ w2) * (h > 0)
+    dt = dh @ w1 + scale * NOISE_SHORTCUTS[shortcut][1](t) * g
+    flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+    return dt, flat(dh).T @ flat(t), flat(g).T @ flat(np.maximum(h, 0.0))
+
+
 def smoothed_targets(labels: np.ndarray, num_classes: int, smoothing: float) -> np.ndarray:
     """One row per label: 1 - eps on the label, eps / (C - 1) elsewhere (each row sums to 1)."""
     labels = np.asarray(labels)

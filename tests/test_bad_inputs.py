@@ -104,6 +104,7 @@ SPEC_CASES = [
     Case("device-tpu", ("train", "device=tpu"), "spec field 'device'", exit_code=2),
     Case("epochs-zero", ("train", "epochs=0"), "spec field 'train.epochs'", exit_code=2),
     Case("noise-maybe", ("train", "noise=maybe"), "spec field 'noise.enabled'", exit_code=2),
+    Case("noise-shortcut-unknown", ("train", "noise.shortcut=cos"), "spec field 'noise.shortcut'", exit_code=2),
     Case("clip-zero", ("train", "estimator.clip=0"), "spec field 'estimator.clip'", exit_code=2),
     Case("form-unknown", ("train", "form=fourier"), "spec field 'estimator.form'", exit_code=2),
     Case("not-key-value", ("train", "fda"), "expected key=value", exit_code=2),

@@ -171,3 +171,23 @@ def test_a_case_that_times_nothing_is_refused_when_the_suite_loads(tmp_path):
     bad.write_text(TINY_SUITE.replace("steps = 2", "steps = 0"))
     with pytest.raises(UserError, match="key 'steps': expected a whole number >= 1, got 0"):
         load_suite(str(bad))
+
+
+def test_every_estimator_is_timed_fused_and_op_by_op_with_and_without_the_noise_module():
+    """The suites name sets of bench/suites/estimators.toml, derived from bench.estimators.ESTIMATORS:
+    a new estimator is timed without an edit to a suite. The GPU check leaves the bench about 220 s,
+    which the gpu suite's first group must fit; make bench-gpu's budget holds its first two."""
+    from bench.estimators import NAMES, variant_label
+    from bench.spec import build_spec
+
+    cpu, gpu = load_suite("cpu"), load_suite("gpu")
+    for label in (variant_label(build_spec({"estimator.name": name})) for name in NAMES):
+        for suffix in ("", "+noise", "-unfused", "+noise-unfused"):
+            assert label + suffix in cpu.group("torch-fp32-b128-eager").estimators
+        for suffix in ("", "+noise"):
+            assert label + suffix in cpu.group("mindspore-fp32-b128-eager").estimators
+        assert label in gpu.groups[0].estimators
+        for suffix in ("", "+noise", "-unfused"):
+            assert label + suffix in gpu.groups[1].estimators
+    assert gpu.groups[0].estimate_s(gpu.estimate) <= 200
+    assert sum(group.estimate_s(gpu.estimate) for group in gpu.groups[:2]) <= gpu.budget_s

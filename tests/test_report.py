@@ -109,8 +109,10 @@ def test_the_first_screen_is_the_decision(results):
     cpu, cuda = "### Demo (`demo`): profile quick, cpu, fp32", "### Demo (`demo`): profile quick, cuda"
     assert answer.index(cpu) < answer.index(cuda)
     decision = answer[answer.index(cpu):answer.index(cuda)]
-    assert "| variant | torch top-1 % | torch Δ vs clipped STE | torch step × STE | paper top-1 % |" in decision
-    assert "| ste | 51.00 ± 1.41 (n=2) | reference | - | 84.44 (DoReFa / STE) |" in decision
+    assert "| variant | torch top-1 % | torch Δ vs clipped STE | torch step × STE | published top-1 % |" in decision
+    assert ("| ste | 51.00 ± 1.41 (n=2) | reference | - | 84.44 (Xu et al. 2021 (FDA-BNN, NeurIPS; arXiv "
+            "2103.00841), Table 1: DoReFa / STE; 400 epochs, all training images) |") in decision
+    assert "| fda-n4 | 51.50 ± 0.71 (n=2) | +0.50 ± 6.35 pp (not resolved) | - | - |" in decision  # none published
     assert "| fda-n1 | 61.75 ± 2.47 (n=2) | +10.75 ± 9.53 pp (resolved) |" in decision
     assert "| fda-n4 | 51.50 ± 0.71 (n=2) | +0.50 ± 6.35 pp (not resolved) |" in decision
     assert "| approx_sign | 1 failed |" in decision
@@ -325,3 +327,45 @@ def test_a_study_over_precisions_answers_against_fp32(tmp_path, monkeypatch):
     assert "| ste | torch | fp16 | 45.57 ± 0.81 (n=3) | -5.43 ± 1.00 pp (resolved) | 1.00× (study) |" in summary
     assert ("torch ste: bf16 does not change top-1 resolvably (+0.10 ± 0.99 pp), at 0.75× the fp32 step; fp16 "
             "changes top-1 resolvably (-5.43 ± 1.00 pp), at 1.00× (study) the fp32 step.") in summary
+
+
+def test_a_published_figure_is_the_table_the_study_reproduces_else_every_one_labelled(monkeypatch):
+    """A variant with figures in two tables shows the one of the table its study reproduces; in a
+    study that reproduces neither, both, each citing its own table; another paper's figure cites
+    that paper and its budget; a variant nobody published has none."""
+    from bench.report import references
+    from bench.report.references import FDA_BUDGET, FDA_PAPER, Reference, published
+
+    two = (Reference(FDA_PAPER, "Table 2", "FDA + noise", 86.20, FDA_BUDGET, ("fda-n9-18+noise",)),
+           Reference(FDA_PAPER, "Table 4", "sin(x)", 86.20, FDA_BUDGET, ("fda-n9-18+noise",)),
+           Reference("Other et al. 2023", "Table 5", "Ours", 87.0, "1,000 epochs", ("fda-n9-18+noise",)))
+    monkeypatch.setattr(references, "REFERENCES", two)
+    assert [r.table for r in published("fda-n9-18+noise", "noise-shortcut")] == ["Table 4"]
+    assert [r.table for r in published("fda-n9-18+noise", "fourier-terms")] == ["Table 2"]
+    assert [r.table for r in published("fda-n9-18+noise", "precision")] == ["Table 2", "Table 4", "Table 5"]
+    other = published("fda-n9-18+noise", "precision")[2]
+    assert other.cite() == "87.00 (Other et al. 2023, Table 5: Ours; 1,000 epochs)"
+    assert published("dsq", "estimators") == []
+
+
+def test_step_cost_is_read_where_the_variant_was_measured_beside_ste():
+    """The study's precision first, the captured step before the eager one, the largest batch first;
+    a ratio from another precision says so; none where no group measured the variant beside STE."""
+    import pandas as pd
+
+    from bench.report.step_cost import step_cost
+
+    def row(precision, mode, batch, case, ms):
+        return {"device": "cuda", "group.backend": "torch", "status": "ok", "mode": mode, "group.precision": precision,
+                "group.batch": batch, "case": case, "timing.median_ms": ms, "environment.git_commit": None}
+
+    bench = pd.DataFrame([row("bf16", "graph", 512, "ste", 4.0), row("bf16", "graph", 512, "fda-n9", 4.4),
+                          row("bf16", "graph", 128, "ste", 2.0), row("bf16", "graph", 128, "approx_sign", 2.2),
+                          row("bf16", "eager", 128, "ste", 5.0), row("bf16", "eager", 128, "fda-n9", 9.0),
+                          row("fp32", "graph", 128, "ste", 3.0), row("fp32", "graph", 128, "approx_sign+noise", 3.6)])
+    cost = lambda tree: step_cost(bench, "cuda", "torch", "bf16", tree)  # noqa: E731
+    assert cost({"estimator": {"name": "fda", "n": 9}}).describe() == "1.10×"  # the batch-512 captured step
+    assert cost({"estimator": {"name": "fda", "n": 9}}).batch == 512
+    assert cost({"estimator": {"name": "approx_sign"}}).batch == 128
+    assert cost({"estimator": {"name": "approx_sign"}, "noise": {"enabled": True}}).describe() == "1.20× (fp32)"
+    assert cost({"estimator": {"name": "ste", "clip": None}}) is None

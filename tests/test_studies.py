@@ -42,14 +42,18 @@ def profiles():
 
 def test_shipped_studies_expand_to_the_cells_they_describe(profiles):
     smoke = profiles.profiles["smoke"]
-    assert study_names() == ["estimators", "fourier-terms", "precision"]
+    assert study_names() == ["estimators", "fourier-terms", "noise-shortcut", "noise-transfer", "precision"]
     labels = {name: sorted(c.spec.label() for c in expand(load_study(name), smoke, ("torch",)))
               for name in study_names()}
     fda = [f"fda-n{n}{noise}" for n in (1, 2, 4, 9, 16, 32) for noise in ("", "+noise")]
     fda += ["fda-n9-18", "fda-n9-18+noise", "ste", "approx_sign"]
     assert labels["fourier-terms"] == sorted(f"torch-{tag}-fp32" for tag in fda)
-    assert labels["estimators"] == sorted(f"torch-{tag}-fp32" for tag in
-                                          ("ste-identity", "ste", "approx_sign", "fda-n9", "fda-n9-18+noise"))
+    assert labels["estimators"] == sorted(f"torch-{tag}-fp32" for tag in (
+        "ste-identity", "ste", "approx_sign", "swish_sign", "dsq", "ede", "reste", "rbnn", "fda-n9", "fda-n9-18+noise"))
+    assert labels["noise-transfer"] == sorted([f"torch-{tag}{noise}-fp32" for tag in ("dsq", "swish_sign", "fda-n9")
+                                               for noise in ("", "+noise")] + ["torch-ste-fp32"])
+    assert labels["noise-shortcut"] == sorted(f"torch-{tag}-fp32" for tag in (
+        "fda-n9-18+noise", "fda-n9-18+noise-linear", "fda-n9-18+noise-none", "ste"))
     assert labels["precision"] == sorted(f"torch-{tag}-{p}" for tag in ("ste", "fda-n9+noise")
                                          for p in ("fp32", "bf16", "fp16"))
     # both backends by default
@@ -142,7 +146,8 @@ def test_bad_study_file_is_one_line_naming_file_and_key(tmp_path, text, key):
 
 
 def test_unknown_study_name_lists_the_studies():
-    with pytest.raises(UserError, match="study 'nope': unknown; choose one of estimators, fourier-terms, precision"):
+    names = "estimators, fourier-terms, noise-shortcut, noise-transfer, precision"
+    with pytest.raises(UserError, match=f"study 'nope': unknown; choose one of {names}"):
         load_study("nope")
 
 

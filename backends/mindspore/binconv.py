@@ -43,8 +43,8 @@ class BinConv2d(nn.Cell):
         noise = spec.noise
         self.noisy = noise.enabled
         if noise.enabled:
-            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale)
-            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale)
+            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale, noise.shortcut)
+            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale, noise.shortcut)
         self.conv = ops.Conv2D(out_channel=out_channels, kernel_size=3, pad_mode="pad", pad=1, stride=stride)
 
     def scale(self) -> Tensor:

@@ -1,7 +1,9 @@
 """Noise adaptation module (Xu et al. 2021, FDA-BNN, Sec. 3.3, Eq. 13-14), the MindSpore twin of
 backends/pytorch/noise.py:
 
-    e(t) = fc2(ReLU(fc1(t))) + sin_scale * sin(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
+    e(t) = fc2(ReLU(fc1(t))) + a s(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
+
+s(t) = sin(t), t or 0 as noise.shortcut says (bench.architecture.NOISE_SHORTCUTS), a = noise.sin_scale,
 
 applied as z = sign_est(t) + alpha * e(t) during training (alpha decays to 0, so the deployed layer is
 binary). t is one output channel's flattened kernel (d = C_in * 9) for weights, one pixel's channel
@@ -15,7 +17,7 @@ import math
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal
 
-from bench.architecture import noise_hidden_width
+from bench.architecture import NOISE_SHORTCUTS, noise_hidden_width
 
 
 def _dense(fan_in: int, fan_out: int) -> nn.Dense:
@@ -25,11 +27,19 @@ def _dense(fan_in: int, fan_out: int) -> nn.Dense:
 class NoiseAdaptation(nn.Cell):
     """e(t) over the last dimension of t (size d); parameters fc1.weight (h, d), fc2.weight (d, h)."""
 
-    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1):
+    def __init__(self, d: int, k: int = 64, sin_scale: float = 0.1, shortcut: str | None = "sin"):
         super().__init__()
-        self.d, self.hidden, self.sin_scale = d, noise_hidden_width(d, k), sin_scale
+        if shortcut not in (*NOISE_SHORTCUTS, None):
+            raise ValueError(f"noise shortcut '{shortcut}': choose one of {', '.join(NOISE_SHORTCUTS)} or None")
+        self.d, self.hidden, self.sin_scale, self.shortcut = d, noise_hidden_width(d, k), sin_scale, shortcut
         self.fc1 = _dense(d, self.hidden)
         self.fc2 = _dense(self.hidden, d)
 
     def construct(self, t: Tensor) -> Tensor:
-        return self.fc2(ops.relu(self.fc1(t))) + self.sin_scale * ops.sin(t)
+        e = self.fc2(ops.relu(self.fc1(t)))
+        # a Python constant: GRAPH_MODE compiles only the chosen branch
+        if self.shortcut == "sin":
+            e = e + self.sin_scale * ops.sin(t)
+        elif self.shortcut == "linear":
+            e = e + self.sin_scale * t
+        return e

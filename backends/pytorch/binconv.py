@@ -39,8 +39,8 @@ class BinConv2d(nn.Conv2d):
         noise = spec.noise
         if noise.enabled:
             fused = spec.runtime.fused_estimators
-            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale, fused)
-            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale, fused)
+            self.noise_w = NoiseAdaptation(in_channels * 9, noise.k, noise.sin_scale, fused, noise.shortcut)
+            self.noise_a = NoiseAdaptation(in_channels, noise.k, noise.sin_scale, fused, noise.shortcut)
 
     def scale(self) -> Tensor:
         """Detached mean|W|: shape () for "layer", (C_out, 1, 1, 1) for "channel"."""

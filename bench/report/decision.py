@@ -3,8 +3,9 @@ answers "which estimator, and what does it cost?", then sentences generated from
 
 A row is a variant; each backend gets final top-1 (mean ± sd over seeds, the number of seeds), the
 difference to the clipped STE of the same backend with its 95% interval (stats.py), and the step
-time relative to the clipped STE from the benchmark of the same device (step_cost.py). The paper's
-figure for the variant, where it reports one, stands in a column of its own.
+time relative to the clipped STE from the benchmark of the same device (step_cost.py). The published
+figure the variant corresponds to, where one was published (references.py), stands in a column of
+its own with its source, table and budget: the table the study reproduces first.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pandas as pd
 from bench.data.dataset import split_sizes
 from bench.report.aggregate import is_clipped_ste
 from bench.report.markdown import table
-from bench.report.references import paper_figure
+from bench.report.references import published
 from bench.report.stats import METHOD, UNRANKED, Difference, difference
 from bench.report.step_cost import StepCost, step_cost
 from bench.spec import build_spec
@@ -39,8 +40,8 @@ class Entry:
         return math.nan if self.cell is None else float(self.cell["top1_mean"])
 
 
-def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame) -> list[tuple[str, str]]:
-    """(title, markdown) per profile, device and precision of the cells in `agg` (one study's)."""
+def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame, study: str | None = None) -> list[tuple[str, str]]:
+    """(title, markdown) per profile, device and precision of the cells in `agg` (study `study`'s)."""
     out = []
     for (profile, device, precision), cells in agg.groupby(["profile", "device", "precision"], sort=True):
         backends = list(dict.fromkeys(cells["backend"]))
@@ -48,7 +49,7 @@ def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame) -> list[tuple[str,
         if not entries:
             continue
         title = f"profile {profile}, {device}, {precision}"
-        body = [budget_text(cells), "", _table(entries, backends), _legend(entries, backends), ""]
+        body = [budget_text(cells), "", _table(entries, backends, study), _legend(entries, backends), ""]
         body += [f"- {line}" for line in _sentences(entries, backends)] + [""]
         out.append((title, "\n".join(body)))
     return out
@@ -111,19 +112,18 @@ def _cost(entry: Entry | None) -> str:
     return "-" if entry is None or entry.cost is None else entry.cost.describe()
 
 
-def _table(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
+def _table(entries: dict[str, dict[str, Entry]], backends: list[str], study: str | None) -> str:
     header = ["variant"]
     for backend in backends:
         header += [f"{backend} top-1 %", f"{backend} Δ vs clipped STE", f"{backend} step × STE"]
-    header.append("paper top-1 %")
+    header.append("published top-1 %")
     rows = []
     for variant, by_backend in entries.items():
         row = [variant]
         for backend in backends:
             entry = by_backend.get(backend)
             row += [top1_text(entry), _delta(entry), _cost(entry)]
-        figure = paper_figure(variant)
-        row.append("-" if figure is None else f"{figure[0]:.2f} ({figure[1]})")
+        row.append("; ".join(r.cite() for r in published(variant, study)) or "-")
         rows.append(row)
     return table(header, rows)
 
@@ -133,15 +133,19 @@ def _legend(entries: dict[str, dict[str, Entry]], backends: list[str]) -> str:
     text = ("Top-1: final epoch, mean ± sd over n seeds (all test images). Δ: percentage points against the "
             f"clipped STE of the same backend, 95% interval. {METHOD}")
     if costs:
-        batch = costs[0].batch
+        batch = "/".join(str(b) for b in sorted({c.batch for c in costs}))
         text += (f" Step × STE: the benchmark of this device (`fdabnn bench`, batch {batch}, one process, "
                  "interleaved rounds); the n 9 -> 18 schedule is timed at n = 9 (the closed form costs the same at "
                  "any n).")
+        if any(c.precision for c in costs):
+            text += (" A precision in brackets: that ratio was measured at it, the benchmark having no such case "
+                     "at this one.")
         if any(c.stale for c in costs):
             text += " (stale): measured before the current kernel code of its backend; run `make bench-cpu` again."
     else:
         text += " Step × STE: no benchmark of this device yet (`make bench-cpu` / `make bench-gpu`)."
-    text += " Paper: Xu et al. 2021 at 400 epochs (see References), never mixed into our columns."
+    text += (" Published: the figure the variant corresponds to, as its source prints it, with its budget "
+             "(References); \"-\" where none was published. Never mixed into our columns.")
     return text
 
 

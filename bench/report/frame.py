@@ -73,7 +73,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "study": record.get("study"), "profile": record.get("profile"), "study_title": record.get("study_title"),
         "study_question": record.get("study_question"), "run_id": record["run_id"],
         "status": status, "reason": reason, "label": spec.label(), "variant": variant_label(spec),
-        "key": cell_key(record["spec"]), "spec": record["spec"], "seed": spec.train.seed,
+        # the validated spec, not the stored one: a field added since the record was written (e.g.
+        # noise.shortcut) takes its default, so old and new records of one spec are one cell
+        "key": cell_key(spec.to_dict()), "spec": spec.to_dict(), "seed": spec.train.seed,
         "backend": spec.backend, "device": device, "precision": spec.precision,
         "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled,
         "epochs": spec.train.epochs,

@@ -4,8 +4,12 @@ and interleaved rounds, rather than the studies' own step times (cells timed apa
 sharing the machine).
 
 A variant is looked up under its own label, else with its n schedule dropped (FDA n 9 -> 18 is
-timed at n = 9: the closed form's cost does not depend on n). A benchmark record is stale when the
-backend's kernel code (KERNEL_PATHS) changed in a commit its own commit does not contain; a stale
+timed at n = 9: the closed form's cost does not depend on n), in the first group of the benchmark
+that measured it beside STE: the study's precision first, the captured step (CUDA graph) before the
+eager one, the largest batch first. A ratio read at another precision than the study's says so.
+
+A benchmark record is stale when the backend's kernel code (KERNEL_PATHS) changed in a commit its
+own commit does not contain; a stale
 ratio is shown marked, never as current. Where git cannot tell (no repository, an unknown commit)
 the ratio is shown unmarked with its commit in the benchmark file.
 """
@@ -31,9 +35,10 @@ class StepCost:
     case: str  # the benchmark case it was read from
     batch: int
     stale: bool | None  # None: git cannot tell
+    precision: str | None = None  # the benchmark's precision where it is not the study's
 
     def describe(self) -> str:
-        text = f"{self.ratio:.2f}×"
+        text = f"{self.ratio:.2f}×" + (f" ({self.precision})" if self.precision else "")
         return text + " (stale)" if self.stale else text
 
 
@@ -57,49 +62,45 @@ def is_stale(backend: str, commit: str | None) -> bool | None:
 
 
 def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, spec_tree: dict) -> StepCost | None:
-    """The benchmark's ratio to the clipped STE for this variant, or None when the benchmark has no
-    such case: from the step a study runs (one CUDA graph where measured, else eager; MindSpore's
-    graph mode), at the largest batch measured."""
-    group = _group(bench, device, backend, precision)
-    if group is None:
+    """The benchmark's ratio to the clipped STE for this variant, or None when no group measured it
+    beside STE: from the step a study runs (one CUDA graph where measured, else eager; MindSpore's
+    graph mode), in the first group that has it (module docstring)."""
+    if bench.empty:
         return None
-    medians = group.groupby("case")["timing.median_ms"].median()
+    ok = bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
+               & bench["mode"].isin(["graph", "eager"])]
     case = bench_case(spec_tree)
-    if case not in medians or "ste" not in medians:
-        return None
-    stale = _staleness(backend, group[group["case"].isin([case, "ste"])])
-    return StepCost(float(medians[case] / medians["ste"]), case, int(group["group.batch"].iloc[0]), stale)
+    keys = ok[["group.precision", "mode", "group.batch"]].drop_duplicates().itertuples(index=False)
+    for measured, mode, batch in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2])):
+        group = ok[(ok["group.precision"] == measured) & (ok["mode"] == mode) & (ok["group.batch"] == batch)]
+        medians = group.groupby("case")["timing.median_ms"].median()
+        if case in medians and "ste" in medians:
+            verdict = _staleness(backend, group[group["case"].isin([case, "ste"])])
+            return StepCost(float(medians[case] / medians["ste"]), case, int(batch), verdict,
+                            None if measured == precision else measured)
+    return None
 
 
 def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, spec_tree: dict,
                    reference: str = "fp32") -> StepCost | None:
     """The benchmark's step of this variant in `precision` against the same case in `reference`
     precision, same device, backend, step mode and batch (the cpu suite puts the precisions beside
-    each other in one process: bench/suites/cpu.toml); None when either is not measured."""
-    group = _group(bench, device, backend, precision)
-    base = _group(bench, device, backend, reference)
-    if group is None or base is None:
-        return None
-    base = base[(base["mode"] == group["mode"].iloc[0]) & (base["group.batch"] == group["group.batch"].iloc[0])]
-    case = bench_case(spec_tree)
-    mine, theirs = group[group["case"] == case], base[base["case"] == case]
-    if mine.empty or theirs.empty:
-        return None
-    ratio = float(mine["timing.median_ms"].median() / theirs["timing.median_ms"].median())
-    return StepCost(ratio, case, int(group["group.batch"].iloc[0]), _staleness(backend, pd.concat([mine, theirs])))
-
-
-def _group(bench: pd.DataFrame, device: str, backend: str, precision: str) -> pd.DataFrame | None:
-    """The ok records of the step a study runs (one CUDA graph where measured, else eager;
-    MindSpore's graph mode) at the largest batch measured; None when there are none."""
+    each other in one process: bench/suites/cpu.toml), the captured step and the largest batch
+    first; None when no such pair was measured."""
     if bench.empty:
         return None
-    group = bench[(bench["device"] == device) & (bench["group.backend"] == backend)
-                  & (bench["group.precision"] == precision) & (bench["status"] == "ok")]
-    group = group[group["mode"] == ("graph" if (group["mode"] == "graph").any() else "eager")]
-    if group.empty:
-        return None
-    return group[group["group.batch"] == group["group.batch"].max()]
+    case = bench_case(spec_tree)
+    ok = bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
+               & bench["mode"].isin(["graph", "eager"]) & (bench["case"] == case)]
+    mine, theirs = ok[ok["group.precision"] == precision], ok[ok["group.precision"] == reference]
+    pairs = set(mine[["mode", "group.batch"]].itertuples(index=False)) & set(
+        theirs[["mode", "group.batch"]].itertuples(index=False))
+    for mode, batch in sorted(pairs, key=lambda k: (k[0] != "graph", -k[1])):
+        a = mine[(mine["mode"] == mode) & (mine["group.batch"] == batch)]
+        b = theirs[(theirs["mode"] == mode) & (theirs["group.batch"] == batch)]
+        ratio = float(a["timing.median_ms"].median() / b["timing.median_ms"].median())
+        return StepCost(ratio, case, int(batch), _staleness(backend, pd.concat([a, b])))
+    return None
 
 
 def _staleness(backend: str, records: pd.DataFrame) -> bool | None:

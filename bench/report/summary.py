@@ -102,7 +102,7 @@ def _answer(study: str, cells: pd.DataFrame, runs: pd.DataFrame, bench: pd.DataF
             root: Path) -> str:
     title = _distinct(runs, "study_title")
     lines = []
-    for where, body in [*precision_sections(cells, bench), *decision_sections(cells, bench)]:
+    for where, body in [*precision_sections(cells, bench), *decision_sections(cells, bench, study)]:
         lines += [f"### {title} (`{study}`): {where}", "", body]
     lines += [f"![{p.stem}]({p.relative_to(root)})" for p in plots]
     return "\n".join(lines) + "\n"

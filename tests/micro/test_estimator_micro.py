@@ -16,9 +16,11 @@ call, with nothing carried from one call to the next:
   call; PYNATIVE dispatches op by op and was 2-10x slower here on CPU), ending with
   `ms.runtime.synchronize()`: MindSpore returns from a call before the kernels ran, on CPU too.
 
-Estimators: ste (clip 1), ste identity (clip None), approx_sign, fda closed form and fda term sum,
-n in {1, 9, 18, 64}, op by op; in PyTorch also ste, fda closed n in {9, 64} and the n=64 sum with the
-fused backward training uses by default (one compiled kernel, compiled in the untimed first call); on activation-shaped (128x16x32x32, 128x64x8x8) and weight-shaped (64x64x3x3,
+Estimators: every estimator of bench.estimators.ESTIMATORS at its default parameters (a new one is
+timed without an edit here), op by op and, in PyTorch, with the fused backward training uses by
+default (one compiled kernel, compiled in the untimed first call); besides, ste identity (clip None),
+fda closed form and term sum at n in {1, 9, 18, 64} op by op, and fused fda closed n = 64 and the
+n = 64 sum; on activation-shaped (128x16x32x32, 128x64x8x8) and weight-shaped (64x64x3x3,
 16x16x3x3) float32 tensors x = 1.5 * N(0, 1) (about half of them outside [-1, 1], where ste and fda
 zero the gradient) with g = N(0, 1). Results are grouped per (backend, device, shape), so each table
 compares the estimators on one tensor; extra_info records what was measured and with which versions.
@@ -44,7 +46,7 @@ import pytest
 from targets import TARGETS, Case, Target, marks, mindspore_ready, torch_ready
 
 import oracle as ref
-from bench.estimators import variant_label
+from bench.estimators import NAMES, variant_label
 from bench.spec import EstimatorSpec, Spec
 
 FDA_NS = (1, 9, 18, 64)
@@ -72,18 +74,23 @@ class Shape:
         return ("act" if self.role == "activation" else "w") + "x".join(map(str, self.dims))
 
 
-VARIANTS = (
-    Variant(EstimatorSpec(name="ste", clip=1.0)),
+def _once(variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
+    """Each variant once, by its PyTorch label (fda's defaults are n = 9 closed, listed twice below)."""
+    first: dict[str, Variant] = {}
+    for variant in variants:
+        first.setdefault(variant.tag("torch"), variant)
+    return tuple(first.values())
+
+
+VARIANTS = _once((
+    # every estimator at its defaults, op by op and as training runs it in PyTorch (runtime.fused_estimators)
+    *(Variant(EstimatorSpec(name=name), fused) for fused in (False, True) for name in NAMES),
     Variant(EstimatorSpec(name="ste", clip=None)),
-    Variant(EstimatorSpec(name="approx_sign")),
     *(Variant(EstimatorSpec(name="fda", n=n, form="closed")) for n in FDA_NS),
     *(Variant(EstimatorSpec(name="fda", n=n, form="sum")) for n in FDA_NS),
-    # what training uses by default in PyTorch (runtime.fused_estimators)
-    Variant(EstimatorSpec(name="ste", clip=1.0), fused=True),
-    Variant(EstimatorSpec(name="fda", n=9, form="closed"), fused=True),
     Variant(EstimatorSpec(name="fda", n=64, form="closed"), fused=True),
     Variant(EstimatorSpec(name="fda", n=64, form="sum"), fused=True),
-)
+))
 SHAPES = (
     Shape("activation", (128, 16, 32, 32)),  # ResNet-20 stage 1 at batch 128
     Shape("activation", (128, 64, 8, 8)),  # stage 3
