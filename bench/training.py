@@ -26,7 +26,7 @@ from bench.errors import NoSpace, UserError
 from bench.estimators import estimator, variant_label
 from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
 from bench.schedules import Schedules
-from bench.spec import Spec
+from bench.spec import Spec, build_spec
 
 # Steps at the start of each process whose times are kept apart from the medians: compilation,
 # allocator growth and autotuning happen there.
@@ -85,6 +85,18 @@ class RunFailed(UserError):
     exit_code = 1
 
 
+def same_spec(tree: Any, spec: Spec) -> bool:
+    """Whether a stored spec tree trains `spec`: compared once validated, so a tree written before a
+    field existed (it holds that field's default) is the same spec; a tree this version cannot read
+    (a field it does not know) is another."""
+    if tree == spec.to_dict():
+        return True
+    try:
+        return build_spec(tree).to_dict() == spec.to_dict()
+    except (UserError, TypeError, ValueError):
+        return False
+
+
 def _check_identity(spec: Spec, run_dir: Path) -> bool:
     """Whether run_dir's spec.json or record.json says it trains `spec` (False: neither says anything,
     so its checkpoint must); a directory whose files belong to another spec is refused, nothing
@@ -96,7 +108,7 @@ def _check_identity(spec: Spec, run_dir: Path) -> bool:
         except store.TornRecord:
             continue
         if isinstance(tree, dict) and read(tree) is not None:
-            if read(tree) != spec.to_dict():
+            if not same_spec(read(tree), spec):
                 raise UserError(f"run directory {run_dir} holds a run of another spec (its {name} says so); choose "
                                 "another --run-dir, or delete that directory to train this spec there")
             said.append(name)
@@ -111,7 +123,7 @@ def _check_checkpoint(spec: Spec, run_dir: Path, checkpoint: Path, meta: Any, id
         raise UserError(f"run directory {run_dir}: {checkpoint.name} holds a model but no training state "
                         "(epoch, history); delete it to train from scratch, or evaluate it with `fdabnn eval`")
     saved = meta.get("spec")
-    if saved is not None and saved != spec.to_dict():
+    if saved is not None and not same_spec(saved, spec):
         raise UserError(f"run directory {run_dir}: {checkpoint.name} is of another spec; choose another "
                         "--run-dir, or delete that directory to train this spec there")
     if saved is None and not identified:

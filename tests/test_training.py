@@ -195,3 +195,15 @@ def test_a_busy_process_beside_a_cpu_training_marks_its_step_times_shared():
     sharing = store.Sharing(foreign_cores=cores)
     assert sharing.shared("cpu") and not sharing.shared("cuda")
     assert not store.Sharing(foreign_cores=0.05).shared("cpu")
+
+
+def test_a_spec_stored_before_a_field_existed_is_the_same_spec():
+    # a run directory written by an older version (no noise.shortcut in its spec.json) resumes
+    from bench.training import same_spec
+
+    spec = build_spec(TOY)
+    older = spec.to_dict()
+    older["noise"] = {k: v for k, v in older["noise"].items() if k != "shortcut"}
+    assert same_spec(older, spec)
+    assert not same_spec({**older, "noise": {**older["noise"], "k": 7}}, spec)
+    assert not same_spec({**older, "noise": {**older["noise"], "from_the_future": 1}}, spec)
