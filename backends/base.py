@@ -109,15 +109,18 @@ class Backend(ABC):
 
     @abstractmethod
     def build(self) -> None:
-        """Create model and optimizer, seeded by spec.train.seed, the estimators at spec's n."""
+        """Create model and optimizer, seeded by spec.train.seed, the estimators at their epoch-0 values."""
 
     @abstractmethod
     def set_data(self, data: Cifar10Arrays) -> None:
         """Take the uint8 arrays once; move them to the training device."""
 
     @abstractmethod
-    def set_n(self, n: int) -> None:
-        """The estimators' n from now on (the paper's n schedule changes it per epoch)."""
+    def set_estimator_values(self, values: dict[str, dict[str, float]]) -> None:
+        """The estimators' runtime values from now on, {role: {name: value}} for the roles "weight"
+        and "activation" (bench.estimators.epoch_values: FDA's n, EDE's t and k, ...; {} for an
+        estimator without any). Called at epoch boundaries; must not rebuild or recompile anything,
+        nor synchronise the device."""
 
     @abstractmethod
     def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:

@@ -1,7 +1,8 @@
 """Per-step and per-epoch schedules, framework-neutral so both backends train on identical values.
 
 - learning rate: cosine from optim.lr to 0 over all optimizer steps (model zoo), or constant;
-- n: fixed, or the paper's final recipe, linear from n to n_end over the epochs (9 -> 18);
+- the estimator's runtime values per epoch (FDA's n: fixed, or the paper's final recipe, linear from
+  n to n_end over the epochs (9 -> 18); EDE's t and k, ...): bench/estimators.py, runtime_values;
 - alpha (noise module weight): cosine from noise.alpha to 0 over all steps, reaching 0 on the last.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.estimators import epoch_values, scheduled_n
 from bench.spec import Spec
 
 
@@ -28,10 +30,11 @@ class Schedules:
         return 0.5 * base * (1.0 + math.cos(math.pi * step / self.total_steps))
 
     def n(self, epoch: int) -> int:
-        est = self.spec.estimator
-        if est.n_end is None or self.spec.train.epochs == 1:
-            return est.n
-        return int(round(est.n + (est.n_end - est.n) * epoch / (self.spec.train.epochs - 1)))
+        return scheduled_n(self.spec.estimator, epoch, self.spec.train.epochs)
+
+    def estimator_values(self, epoch: int) -> dict[str, dict[str, float]]:
+        """{role: {name: value}}: what Backend.set_estimator_values takes at `epoch`."""
+        return epoch_values(self.spec.estimator, epoch, self.spec.train.epochs)
 
     def alpha(self, step: int) -> float:
         noise = self.spec.noise

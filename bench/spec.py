@@ -50,6 +50,14 @@ class _EstimatorCore(_Strict):
             raise ValueError(f"estimator.n_end ({self.n_end}) must be >= estimator.n ({self.n})")
         return self
 
+    @model_validator(mode="after")
+    def _estimator_check(self) -> "_EstimatorCore":
+        """The chosen estimator's own check across its fields (bench/estimators.py, Estimator.check)."""
+        problem = ESTIMATORS[self.name].check(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def n_max(self) -> int:
         """The largest n the run sets (n_end with a schedule): what the term sum is unrolled to."""
@@ -141,7 +149,9 @@ class RuntimeSpec(_Strict):
 
 
 # (section, field) -> the value every run recorded before the field existed had
-DIGEST_SINCE = {("noise", "shortcut"): "sin"}
+DIGEST_SINCE = {("noise", "shortcut"): "sin", ("estimator", "beta"): 5.0, ("estimator", "dsq_alpha"): 0.2,
+                ("estimator", "t_min"): None, ("estimator", "t_max"): 10.0, ("estimator", "o_end"): 3.0,
+                ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1}
 
 
 class Spec(_Strict):
@@ -365,8 +375,9 @@ def build_spec(tree: dict[str, Any]) -> Spec:
         if err["type"] == "value_error":  # a check across fields: its message names them
             where = f"spec field '{field}'" if err["loc"] else "spec"
             raise UserError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
-        got = err.get("input")
-        raise UserError(f"spec field '{field}': {err['msg']} (got {got!r})") from None
+        got, info = err.get("input"), _field_info(err["loc"])
+        allowed = f"; allowed: {_allowed(info)}" if info is not None else ""
+        raise UserError(f"spec field '{field}': {err['msg']} (got {got!r}){allowed}") from None
     return spec
 
 
@@ -398,6 +409,18 @@ def _fields(model: type[BaseModel], prefix: str) -> list[tuple[str, Any]]:
         else:
             out.append((f"{prefix}{name}", info))
     return out
+
+
+def _field_info(loc: tuple[Any, ...]) -> Any:
+    """The FieldInfo of the field an error's location names, None past the fields (a union's member)."""
+    model: Any = Spec
+    info = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        model = info.annotation
+    return None if isinstance(model, type) and issubclass(model, BaseModel) else info
 
 
 def _allowed(info: Any) -> str:

@@ -239,9 +239,9 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
         task = bar.add_task(variant_label(spec), total=epochs * spe, completed=start_epoch * spe, where="",
                             stats="")
         for epoch in range(start_epoch, epochs):
-            n = sched.n(epoch)
-            backend.set_n(n)
-            n_text = f" n={n}" if uses_n else ""
+            n, values = sched.n(epoch), sched.estimator_values(epoch)
+            backend.set_estimator_values(values)
+            values_text = _values_text(values)
             stats, clock, sharing, load = StepStats(), backend.clock(), store.Sharing(), store.HostLoad()
             sharing.see(*store.peers(results, device_key))
             load.start()
@@ -275,7 +275,7 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
             epoch_wall = time.perf_counter() - epoch_start
             run.wall_s += epoch_wall
             run.history.append({
-                "epoch": epoch, "n": n if uses_n else None,
+                "epoch": epoch, "n": n if uses_n else None, "estimator_values": values,
                 "alpha_first": sched.alpha(epoch * spe), "alpha_last": sched.alpha(epoch * spe + spe - 1),
                 "lr_first": sched.lr(epoch * spe), "lr_last": sched.lr(epoch * spe + spe - 1),
                 "train_loss": stats.loss, "train_acc": stats.accuracy, **metrics,
@@ -291,13 +291,27 @@ def _train_epochs(run: _Run, start_epoch: int, spe: int, console: Console, devic
             if not sync_each_step:
                 bar.update(task, stats=f"(last epoch) {_stats_text(stats, None)}")
             bar.console.print(
-                f"epoch {epoch + 1}/{epochs}{n_text} | train loss {stats.loss:.3f} | top-1 {metrics[TOP1]:.2%} "
+                f"epoch {epoch + 1}/{epochs}{values_text} | train loss {stats.loss:.3f} | top-1 {metrics[TOP1]:.2%} "
                 f"top-5 {metrics[TOP5]:.2%} loss {metrics[VALIDATION_LOSS]:.3f} | "
                 f"{_median(step_ms[warmup:] or step_ms):.0f} ms")
             if (diverged := divergence(run.history, spec.model.num_classes)) is not None:
                 bar.console.print(f"[red]diverged[/]: {diverged.describe()}; stopping")
                 return diverged
     return None
+
+
+def _values_text(values: dict[str, dict[str, float]]) -> str:
+    """' n=9', ' t=0.1 k=10', or per role where the roles differ (RBNN): ' weight t=0.01 k=100 |
+    activation t=1 k=1'; '' for an estimator without runtime values."""
+    def text(role_values: dict[str, float]) -> str:
+        return " ".join(f"{name}={value:.4g}" for name, value in role_values.items())
+
+    first, *others = values.values()
+    if not first:
+        return ""
+    if all(other == first for other in others):
+        return f" {text(first)}"
+    return " " + " | ".join(f"{role} {text(v)}" for role, v in values.items())
 
 
 def _check_finite(stats: StepStats, epoch: int, step: int) -> None:

@@ -7,6 +7,7 @@ The measured errors are printed (pytest -s) so they can be quoted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 from backends.mindspore.backend import MindSporeBackend  # noqa: E402
 from backends.mindspore.estimators import make_estimator as ms_estimator  # noqa: E402
+from backends.mindspore.estimators import values_tensor  # noqa: E402
 from backends.mindspore.loss import smoothed_cross_entropy  # noqa: E402
 from backends.pytorch.backend import TorchBackend  # noqa: E402
 from backends.pytorch.estimators import make_estimator as torch_estimator  # noqa: E402
@@ -26,19 +28,22 @@ from bench.data.augment import normalize_numpy, batch_plan, plan_epoch  # noqa: 
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.errors import UserError  # noqa: E402
 from oracle import label_smoothed_cross_entropy as reference_loss  # noqa: E402
-from oracle import pseudo_grad, sign  # noqa: E402
+from oracle import sign  # noqa: E402
 from bench.schedules import Schedules  # noqa: E402
+from bench.estimators import (ESTIMATORS, NAMES, ROLES, epoch_values, reference_pseudo_grad,  # noqa: E402
+                              runtime_values)
 from bench.spec import EstimatorSpec, Spec  # noqa: E402
 
 pytestmark = pytest.mark.mindspore
 
 N, ALPHA, SMOOTHING = 9, 0.1, 0.1
 STEPS, BATCH = 5, 16
+N_VALUES = ms.Tensor(np.full((len(ROLES), 1), float(N), np.float32))  # FDA's runtime values (n,), both roles
 
 
-def make_spec(backend: str, seed: int = 0) -> Spec:
+def make_spec(backend: str, seed: int = 0, estimator: dict | None = None) -> Spec:
     return Spec.model_validate({
-        "backend": backend, "device": "cpu", "estimator": {"name": "fda", "n": N, "n_end": 18},
+        "backend": backend, "device": "cpu", "estimator": estimator or {"name": "fda", "n": N, "n_end": 18},
         "noise": {"enabled": True, "k": 16}, "optim": {"lr": 0.1},
         "train": {"epochs": 2, "batch_size": BATCH, "eval_batch_size": 8, "label_smoothing": SMOOTHING, "seed": seed},
     })
@@ -80,7 +85,7 @@ def test_same_logits_in_eval_and_train_mode(pair):
     ms_backend, torch_backend, data = synced(pair)
     x, _ = batch(data)
     net, model = ms_backend.net, torch_backend.model
-    n, alpha = ms.Tensor(float(N)), ms.Tensor(ALPHA)
+    n, alpha = N_VALUES, ms.Tensor(ALPHA)
     net.set_train(False)
     model.eval()
     with torch.no_grad():
@@ -94,26 +99,23 @@ def test_same_logits_in_eval_and_train_mode(pair):
     assert eval_err < 1e-4 and train_err < 1e-4
 
 
-ESTIMATOR_CASES = [
-    ("ste", {"clip": 1.0}, (0,)),
-    ("ste", {"clip": None}, (0,)),
-    ("approx_sign", {}, (0,)),
-    ("fda", {"form": "closed"}, (0, 9, 18)),
-    ("fda", {"form": "sum"}, (0, 9, 18)),
-]
+def estimator_cases() -> list:
+    """Every estimator at its defaults, FDA in both forms from n = 0, STE's identity too."""
+    specs = [EstimatorSpec(name=name, n=0, n_end=18) for name in NAMES]
+    specs += [EstimatorSpec(name="fda", n=0, n_end=18, form="sum"), EstimatorSpec(name="ste", clip=None)]
+    return [pytest.param(spec, id=ESTIMATORS[spec.name].tag(spec)) for spec in specs]
 
 
-@pytest.mark.parametrize("name,options,ns", ESTIMATOR_CASES, ids=["ste-clip1", "ste-identity", "approx_sign",
-                                                                 "fda-closed", "fda-sum"])
-def test_estimator_input_gradients(name, options, ns):
-    """Inputs include 0, -0, ±1, values just inside and outside ±1, and beyond; one compiled graph
-    serves every n (n is a Tensor input)."""
+@pytest.mark.parametrize("spec", estimator_cases())
+def test_estimator_input_gradients(spec):
+    """Inputs include 0, -0, ±1, values just inside and outside ±1, the region edges (0.1, 1.5) and
+    far beyond; the runtime values of epochs 0, 5 and 9 of 10, each role's: one compiled graph serves
+    them all (the values are a Tensor input)."""
     rng = np.random.default_rng(0)
-    special = [0.0, -0.0, 1.0, -1.0, 1e-8, -1e-8, 0.999999, 1.000001, -1.5, 2.5, 0.5, -0.3]
+    special = [0.0, -0.0, 1.0, -1.0, 1e-8, -1e-8, 0.999999, 1.000001, -1.5, 1.5, 0.1, -0.1, 2.5, 0.5, -0.3,
+               50.0, -1e4]
     x = np.concatenate([special, rng.standard_normal(500) * 1.2]).astype(np.float32)
     upstream = rng.standard_normal(x.shape).astype(np.float32)
-    spec = EstimatorSpec(name=name, n=0, n_end=18, **options)
-
     estimator = ms_estimator(spec)
 
     class Loss(ms.nn.Cell):
@@ -121,33 +123,75 @@ def test_estimator_input_gradients(name, options, ns):
             super().__init__()
             self.estimator = estimator
 
-        def construct(self, v, n):
-            return (self.estimator(v, n) * ms.Tensor(upstream)).sum()
+        def construct(self, v, values):
+            return (self.estimator(v, values) * ms.Tensor(upstream)).sum()
 
     ms_grad = ms.jit(ms.grad(Loss(), grad_position=0))
-    forward = estimator(ms.Tensor(x), ms.Tensor(0.0)).asnumpy()
+    names = ESTIMATORS[spec.name].runtime
+    forward = estimator(ms.Tensor(x), ms.Tensor(np.zeros(len(names), np.float32))).asnumpy()
     np.testing.assert_array_equal(forward, sign(x))  # exactly ±1, sign(0) = +1
     worst = 0.0
-    for n in ns:
+    for values in [runtime_values(spec, epoch, 10, role) for epoch in (0, 5, 9) for role in ROLES]:
         t_est = torch_estimator(spec)
-        if name == "fda":
-            t_est.set_n(n)
+        t_est.set_values(values)
         tx = torch.from_numpy(x).requires_grad_()
         t_out = t_est(tx)
         np.testing.assert_array_equal(t_out.detach().numpy(), forward)
         (t_out * torch.from_numpy(upstream)).sum().backward()
-        got = ms_grad(ms.Tensor(x), ms.Tensor(float(n))).asnumpy()
-        ref = upstream * pseudo_grad(name, x, clip=options.get("clip"), n=n, omega=spec.omega)
+        got = ms_grad(ms.Tensor(x), ms.Tensor(np.array([values[k] for k in names], np.float32))).asnumpy()
+        ref = upstream * reference_pseudo_grad(spec, x, values)
         scale = max(1.0, float(np.abs(ref).max()))
         err_torch, err_ref = np.abs(got - tx.grad.numpy()).max() / scale, np.abs(got - ref).max() / scale
         worst = max(worst, err_torch, err_ref)
-        assert err_torch < 1e-5 and err_ref < 1e-5, (n, err_torch, err_ref)
-    print(f"\n{name} {options}: max gradient error {worst:.2e} (vs torch and the NumPy reference)")
+        assert err_torch < 1e-5 and err_ref < 1e-5, (values, err_torch, err_ref)
+    print(f"\n{ESTIMATORS[spec.name].tag(spec)}: max gradient error {worst:.2e} (vs torch and the NumPy reference)")
 
 
-def test_every_parameter_gradient_after_one_backward(pair):
-    """The whole network, training mode, FDA n=9, noise modules on with alpha > 0."""
-    ms_backend, torch_backend, data = synced(pair)
+@pytest.fixture(scope="module")
+def backends_of(pair) -> Callable[[str], tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]]:
+    """Both backends built for each estimator (at its defaults; FDA's are `pair`), once per module."""
+    built: dict[str, tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]] = {"fda": pair}
+
+    def get(name: str) -> tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]:
+        if name not in built:
+            data = synthetic()
+            ms_backend, torch_backend = (MindSporeBackend(make_spec("mindspore", estimator={"name": name})),
+                                         TorchBackend(make_spec("torch", estimator={"name": name})))
+            for backend in (ms_backend, torch_backend):
+                backend.build()
+                backend.set_data(data)
+            built[name] = ms_backend, torch_backend, data
+        return built[name]
+    return get
+
+
+@pytest.mark.parametrize(("name", "epoch"), [
+    pytest.param("fda", 1, id="fda"),
+    pytest.param("rbnn", 1, id="rbnn"),  # RBNN: runtime values that differ between weights and activations
+    *(pytest.param(name, 1, marks=pytest.mark.slow, id=name) for name in ("swish_sign", "dsq", "ede")),
+    pytest.param("reste", 0, marks=pytest.mark.slow, id="reste")])
+def test_every_parameter_gradient_after_one_backward(backends_of, name, epoch):
+    """The whole network, training mode, noise modules on with alpha > 0; each estimator at its
+    runtime values of epoch `epoch` of two, each role's (FDA: n = 18).
+
+    The largest errors are PReLU slopes' (measured 2e-5 to 1.6e-4 with the estimators at their
+    defaults): a slope's gradient sums x * dout over the negative inputs, terms of both signs that
+    cancel, so the frameworks' ~1e-7 relative rounding differences in dout grow there. ReSTE is
+    compared at o = 1 (epoch 0): from o > 1 on its pseudo-gradient jumps at |x| = m (the secant
+    m^(1/o) / m beside the power's (1/o) m^((1-o)/o)), and an activation within the frameworks'
+    float32 disagreement of ±m takes either side (measured at o = 1.59: 9e-3 through the layers
+    below); its pseudo-gradient at every o is compared above.
+
+    What a training step computes beyond this (the optimizer's update, the schedules) is the same
+    code for every estimator, compared over five SGD steps below. Those steps are compared for FDA
+    only: from the second step on, the two frameworks' ~1e-6 float32 disagreement can flip a binary
+    activation and the trajectories part (see there); which steps that hits depends on the seed and
+    the estimator, so one backward from one state is the estimators' deterministic parity check."""
+    ms_backend, torch_backend, data = backends_of(name)
+    torch_backend.load_state_numpy(ms_backend.state_numpy())
+    values = epoch_values(ms_backend.spec.estimator, epoch, 2)
+    torch_backend.set_estimator_values(values)
+    runtime = values_tensor(ms_backend.spec.estimator, values)
     x, y = batch(data)
     net = ms_backend.net
     net.set_train(True)
@@ -157,7 +201,7 @@ def test_every_parameter_gradient_after_one_backward(pair):
         return smoothed_cross_entropy(net(images, n, alpha), labels, SMOOTHING).mean()
 
     grad_fn = ms.jit(ms.value_and_grad(loss_fn, None, params))
-    ms_loss, ms_grads = grad_fn(ms.Tensor(x), ms.Tensor(y.astype(np.int32)), ms.Tensor(float(N)), ms.Tensor(ALPHA))
+    ms_loss, ms_grads = grad_fn(ms.Tensor(x), ms.Tensor(y.astype(np.int32)), runtime, ms.Tensor(ALPHA))
 
     model = torch_backend.model
     model.train()
@@ -174,8 +218,8 @@ def test_every_parameter_gradient_after_one_backward(pair):
     errors = {p.name: float(np.linalg.norm(g.asnumpy() - t_grads[p.name]) / max(np.linalg.norm(t_grads[p.name]), 1e-12))
               for p, g in zip(params, ms_grads)}
     worst = max(errors, key=errors.get)
-    print(f"\n{len(errors)} parameter gradients: max relative error {errors[worst]:.2e} ({worst})")
-    assert errors[worst] < 1e-4, {k: v for k, v in errors.items() if v >= 1e-4}
+    print(f"\n{name}: {len(errors)} parameter gradients: max relative error {errors[worst]:.2e} ({worst})")
+    assert errors[worst] < 3e-4, {k: v for k, v in errors.items() if v >= 3e-4}
 
 
 def test_checkpoints_convert_both_ways_bit_identically(pair, tmp_path):
@@ -242,7 +286,8 @@ def test_sgd_steps_keep_the_same_losses():
     through the next layers), as PyTorch alone shows between NCHW and channels-last inputs. That is
     a property of the model, not of either implementation. Even from one state, such a tie hits
     about one step in eight at batch 16 (4 of 30 steps over seeds 0-5 when this was written: loss
-    differences 8e-3 to 9e-2, the other 26 below 3e-6); seed 1 (init, order, crops) has none."""
+    differences 8e-3 to 9e-2, the other 26 below 3e-6); seed 1 (init, order, crops) has none. The
+    other estimators' gradients are compared above."""
     data = synthetic()
     ms_backend, torch_backend = MindSporeBackend(make_spec("mindspore", 1)), TorchBackend(make_spec("torch", 1))
     for backend in (ms_backend, torch_backend):
@@ -258,7 +303,7 @@ def test_sgd_steps_keep_the_same_losses():
         start = ms_backend.state_numpy()
         pair_losses = []
         for backend in (ms_backend, torch_backend):
-            backend.set_n(sched.n(0))
+            backend.set_estimator_values(sched.estimator_values(0))
             backend.train_step(batch_plan(indices, aug), sched.lr(step), sched.alpha(step))
             pair_losses.append(backend.pop_stats().loss)
         losses.append(pair_losses)

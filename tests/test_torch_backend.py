@@ -40,7 +40,7 @@ def _ready(spec: Spec, data: Cifar10Arrays) -> tuple[TorchBackend, Schedules]:
 def _run_epoch(backend: TorchBackend, sched: Schedules, data: Cifar10Arrays, epoch: int,
                steps: int | None = None) -> None:
     spec = backend.spec
-    backend.set_n(sched.n(epoch))
+    backend.set_estimator_values(sched.estimator_values(epoch))
     plan = plan_epoch(len(data.train_y), spec.train.batch_size, spec.train.seed, epoch, spec.data.augment,
                       spec.train.max_steps_per_epoch)
     for step, (indices, aug) in enumerate(plan):
@@ -149,7 +149,10 @@ TRAIN_PER_CLASS, TEST_PER_CLASS, BATCH = 100, 50, 50
     # STE's learning is also shown by the MindSpore twin and the studies: slow, for make test's 15 minutes
     pytest.param(EstimatorSpec(name="ste", clip=1.0), False, 10, 0.22, marks=pytest.mark.slow),
     (EstimatorSpec(name="fda", n=9), True, 8, 0.22),
-], ids=["ste", "fda-n9+noise"])
+    # the estimators of the field (bench/estimators.py), each with its schedule over the 8 epochs
+    *(pytest.param(EstimatorSpec(name=name), False, 8, 0.22, marks=pytest.mark.slow)
+      for name in ("swish_sign", "dsq", "ede", "reste", "rbnn")),
+], ids=["ste", "fda-n9+noise", "swish_sign", "dsq", "ede", "reste", "rbnn"])
 def test_short_training_beats_chance_on_held_out_images(cifar10, estimator, noise, epochs, threshold):
     data = cifar10.subsample(TRAIN_PER_CLASS, TEST_PER_CLASS, seed=0)
     spec = Spec(device="cpu", estimator=estimator, noise=NoiseSpec(enabled=noise),

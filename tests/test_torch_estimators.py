@@ -11,7 +11,7 @@ from backends.pytorch.estimators import estimator_function, make_estimator  # no
 from backends.pytorch.estimators.fda import closed as fda_closed  # noqa: E402
 from backends.pytorch.estimators.fda import term_sum as fda_term_sum  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.estimators import NAMES  # noqa: E402
+from bench.estimators import NAMES, ROLES, reference_pseudo_grad, runtime_values  # noqa: E402
 from bench.spec import EstimatorSpec  # noqa: E402
 
 # 0, -0, ±1 exactly, just inside and outside ±1, far outside, and a spread in between
@@ -85,10 +85,10 @@ def test_fda_sum_form_masks_terms_above_n():
     x = torch.from_numpy(X)
     ones = torch.ones_like(x)
     np.testing.assert_allclose(_input_grad(est, x, ones).numpy(), ref.fda_grad(X, 4), rtol=1e-5, atol=1e-6)
-    est.set_n(18)
+    est.set_values({"n": 18})
     np.testing.assert_allclose(_input_grad(est, x, ones).numpy(), ref.fda_grad(X, 18), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="n <= 18"):
-        est.set_n(19)
+        est.set_values({"n": 19})
 
 
 @FUSED
@@ -139,18 +139,25 @@ def test_fda_n_change_under_compile_neither_recompiles_nor_breaks_the_graph(fuse
     compiled = torch.compile(est, backend=counter, fullgraph=True)
     x = torch.from_numpy(X)
     np.testing.assert_allclose(grad_of(x).numpy(), ref.fda_grad(X, 9), rtol=1e-5, atol=1e-5)
-    est.set_n(18)
+    est.set_values({"n": 18})
     np.testing.assert_allclose(grad_of(x).numpy(), ref.fda_grad(X, 18), rtol=1e-5, atol=1e-5)
     assert counter.frame_count == 1
     torch.compiler.reset()
 
 
 def test_registry_lists_known_names_on_unknown():
-    assert NAMES == ("ste", "approx_sign", "fda")
+    assert NAMES == ("ste", "approx_sign", "fda", "swish_sign", "dsq", "ede", "reste", "rbnn")
     for name in NAMES:  # every described estimator has its PyTorch pseudo-gradient
         assert issubclass(estimator_function(name), torch.autograd.Function)
-    with pytest.raises(UserError, match="ste, approx_sign, fda"):
+    with pytest.raises(UserError, match="ste, approx_sign, fda, swish_sign, dsq, ede, reste, rbnn"):
         estimator_function("sign_swish")
+
+
+def test_runtime_values_are_refused_unless_the_estimators_own():
+    with pytest.raises(ValueError, match=r"takes the runtime values \(t, k\); got \(n\)"):
+        make_estimator(EstimatorSpec(name="ede")).set_values({"n": 9})
+    with pytest.raises(ValueError, match=r"takes the runtime values \(\)"):
+        make_estimator(EstimatorSpec(name="ste")).set_values({"n": 9})
 
 
 def test_fda_closed_form_compiles_one_variant_for_every_n():
@@ -171,4 +178,27 @@ def test_fda_closed_form_compiles_one_variant_for_every_n():
     assert counts == [1] * len(counts)
     make_estimator(EstimatorSpec(name="fda", n=9, form="sum"), fused=True)(x.clone().requires_grad_()).sum().backward()
     assert len(_debug_get_cache_entry_list(code)) == 2  # the term sum is a variant of its own (unrolled)
+    torch._dynamo.reset()
+
+
+def test_scheduled_estimators_compile_one_variant_whatever_their_values():
+    """EDE's t and k, ReSTE's o and RBNN's t and k change every epoch (RBNN's per role too): each
+    estimator's fused backward stays one compiled variant, its modules' buffers overwritten in place."""
+    from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    torch._dynamo.reset()
+    x, grad_out = torch.from_numpy(X[:64].copy()), torch.ones(64)
+    for name in ("ede", "reste", "rbnn"):
+        spec = EstimatorSpec(name=name)
+        code = estimator_function(name).kernel.eager.__code__
+        modules = {role: make_estimator(spec, fused=True, role=role) for role in ROLES}
+        counts = []
+        for epoch in (0, 3, 5, 9):
+            for role, module in modules.items():
+                values = runtime_values(spec, epoch, 10, role)
+                module.set_values(values)
+                expected = reference_pseudo_grad(spec, X[:64], values)
+                np.testing.assert_allclose(_input_grad(module, x, grad_out).numpy(), expected, rtol=2e-5, atol=2e-5)
+                counts.append(len(_debug_get_cache_entry_list(code)))
+        assert counts == [1] * len(counts), name
     torch._dynamo.reset()

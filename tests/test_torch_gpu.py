@@ -39,7 +39,7 @@ def _backend(precision: str = "fp32", compile: bool = False, cuda_graph: bool = 
 
 
 def _steps(backend: TorchBackend, epoch: int, n: int, count: int = 4) -> None:
-    backend.set_n(n)
+    backend.set_estimator_values({"weight": {"n": n}, "activation": {"n": n}})
     for step, (indices, aug) in enumerate(plan_epoch(256, 64, 0, epoch, True)):
         if step >= count:
             break
@@ -102,7 +102,7 @@ def test_compile_follows_n_without_recompiling():
         _steps(backend, 2, 18, count=2)
     finally:
         torch._dynamo.config.error_on_recompile = False
-    assert all(m.n_value == 18 for m in backend.model.modules() if hasattr(m, "n_value"))
+    assert all(m.current == {"n": 18} for m in backend.model.modules() if hasattr(m, "current"))
     assert not backend.pop_stats().nonfinite
     torch._dynamo.reset()
 
@@ -145,7 +145,7 @@ def _lockstep(eager: TorchBackend, captured: TorchBackend, schedule, precision: 
         if step:
             _copy_state(captured, eager)
         for backend in (eager, captured):
-            backend.set_n(n)
+            backend.set_estimator_values({"weight": {"n": n}, "activation": {"n": n}})
             backend.train_step(plan, lr, alpha)
         expected, got = eager.pop_stats().loss, captured.pop_stats().loss
         np.testing.assert_allclose(got, expected, **TOLERANCE[precision], err_msg=f"loss at step {step}")

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from bench import store
+from bench.estimators import epoch_values
 from bench.spec import build_spec
 from bench.training import train
 
@@ -55,9 +56,28 @@ def test_interrupted_run_resumes_after_its_last_epoch(cifar10, tmp_path, monkeyp
     assert set(record["final"]) == {"Validation-Loss", "Top1-Acc", "Top5-Acc"}
     assert record["environment"]["data"]["lossy"] is True
     assert record["history"][0]["alpha_first"] == pytest.approx(0.1)
+    assert [e["estimator_values"] for e in record["history"]] == [{"weight": {"n": 9}, "activation": {"n": 9}}] * 3
 
     again = train(spec, run_dir)  # finished: returned as is, nothing retrained
     assert again["finished_at"] == record["finished_at"]
+
+
+def test_each_epoch_sets_and_records_the_estimators_runtime_values(cifar10, tmp_path, monkeypatch):
+    """RBNN: t and k per epoch, the weights' apart from the activations'."""
+    spec = build_spec({**TOY, "estimator.name": "rbnn", "noise.enabled": False, "train.epochs": 2,
+                       "train.max_steps_per_epoch": 2})
+    from backends.pytorch.backend import TorchBackend
+
+    seen = []
+    original = TorchBackend.set_estimator_values
+    monkeypatch.setattr(TorchBackend, "set_estimator_values", lambda self, values: (seen.append(values),
+                                                                                    original(self, values)))
+    record = train(spec, tmp_path / "run")
+    expected = [epoch_values(spec.estimator, epoch, 2) for epoch in range(2)]
+    assert seen == expected and expected[0] != expected[1]
+    assert expected[1]["weight"] != expected[1]["activation"]
+    assert [e["estimator_values"] for e in record["history"]] == expected
+    assert [e["n"] for e in record["history"]] == [None, None]
 
 
 def test_run_directory_of_another_spec_is_refused(cifar10, tmp_path):

@@ -6,9 +6,10 @@ compiled once; PYNATIVE when spec.runtime.mode == "pynative" (the same Python, r
 
 Per-step values enter the compiled graph as Tensor inputs, never as Python constants, so nothing
 recompiles when they change: the batch plan (indices, crop offsets, flips) as one int32 (B, 4)
-array, the learning rate and alpha as one float32 (2,) array, and FDA's n (set per epoch) as a 0-d
-float32 Tensor. The learning rate is assigned inside the graph to the optimizer's `learning_rate`
-Parameter before the update (MindSpore's auto-monad keeps side effects in program order).
+array, the learning rate and alpha as one float32 (2,) array, and the estimators' runtime values
+(FDA's n, EDE's t and k, ...; set per epoch) as one float32 (roles, R) Tensor, a row per role. The
+learning rate is assigned inside the graph to the optimizer's `learning_rate` Parameter before the
+update (MindSpore's auto-monad keeps side effects in program order).
 
 Optimizers: SGD (momentum, weight decay) or Adam; weight decay applies to every parameter, as in
 the PyTorch backend, so the parameters form one group with its own weight_decay (an ungrouped
@@ -36,11 +37,13 @@ from mindspore import log as ms_log
 from backends.base import Backend, StepStats, resolve_device
 from backends.mindspore.augment import augment, normalization_constants, normalize
 from backends.mindspore.checkpoint import OPTIMIZER_PREFIX, read_ckpt, write_ckpt
+from backends.mindspore.estimators import values_tensor
 from backends.mindspore.loss import smoothed_cross_entropy
 from backends.mindspore.resnet import BinaryResNet20
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import cpu_model
 from bench.errors import UserError
+from bench.estimators import epoch_values
 from bench.metrics import eval_metrics
 from bench.spec import Spec
 from bench.zoo_names import canonical_state, check_names
@@ -184,7 +187,7 @@ class MindSporeBackend(Backend):
             self.optimizer = nn.Adam(group, learning_rate=spec.optim.lr)
         self.loss_scaler = amp.DynamicLossScaler(2.0 ** 16, 2, 2000) if spec.precision == "fp16" else None
         self._mean, self._std = normalization_constants(spec.data.normalization)
-        self._n = Tensor(float(spec.estimator.n), ms.float32)
+        self.set_estimator_values(epoch_values(spec.estimator, 0, spec.train.epochs))
         self._train_step = self._make_train_step()
         self._eval_batch = self._make_eval_batch()
 
@@ -200,19 +203,20 @@ class MindSporeBackend(Backend):
         net, optimizer, scaler = self._amp_net, self.optimizer, self.loss_scaler
         smoothing, mean, std = self.spec.train.label_smoothing, self._mean, self._std
 
-        def forward(x: Tensor, y: Tensor, n: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
-            logits = net(x, n, alpha)
+        def forward(x: Tensor, y: Tensor, values: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+            logits = net(x, values, alpha)
             loss = smoothed_cross_entropy(logits, y, smoothing).mean()
             return (loss if scaler is None else scaler.scale(loss)), logits
 
         grad_fn = ms.value_and_grad(forward, None, optimizer.parameters, has_aux=True)
 
-        def step(images: Tensor, labels: Tensor, plan: Tensor, scalars: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
+        def step(images: Tensor, labels: Tensor, plan: Tensor, scalars: Tensor,
+                 values: Tensor) -> tuple[Tensor, Tensor]:
             indices = plan[:, 0]
             x = augment(images, indices, plan[:, 1:3], plan[:, 3] > 0, mean, std)
             y = ops.gather(labels, indices, 0)
             ops.assign(optimizer.learning_rate, scalars[0])
-            (loss, logits), grads = grad_fn(x, y, n, scalars[1])
+            (loss, logits), grads = grad_fn(x, y, values, scalars[1])
             if scaler is None:
                 loss = ops.depend(loss, optimizer(grads))
             else:
@@ -230,8 +234,8 @@ class MindSporeBackend(Backend):
         net, smoothing, mean, std = self._amp_net, self.spec.train.label_smoothing, self._mean, self._std
         top = min(5, self.spec.model.num_classes)
 
-        def eval_batch(images: Tensor, labels: Tensor, n: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-            logits = net(normalize(images, mean, std), n, ops.zeros((), ms.float32))
+        def eval_batch(images: Tensor, labels: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            logits = net(normalize(images, mean, std), values, ops.zeros((), ms.float32))
             losses = smoothed_cross_entropy(logits, labels, smoothing)
             hits = ops.topk(logits, top)[1] == labels.reshape(-1, 1)
             return losses, hits[:, 0], hits.any(axis=1)
@@ -250,14 +254,15 @@ class MindSporeBackend(Backend):
         self.test_x = Tensor(np.concatenate([data.test_x, np.zeros((pad, *data.test_x.shape[1:]), np.uint8)]))
         self.test_y = Tensor(np.concatenate([data.test_y, np.zeros(pad, data.test_y.dtype)]).astype(np.int32))
 
-    def set_n(self, n: int) -> None:
-        self._n = Tensor(float(n), ms.float32)
+    def set_estimator_values(self, values: dict[str, dict[str, float]]) -> None:
+        # a new Tensor of the same shape: the compiled graphs take it as an input, nothing recompiles
+        self._values = values_tensor(self.spec.estimator, values)
 
     def train_step(self, plan: np.ndarray, lr: float, alpha: float) -> None:
         self._require_net()
         scalars = np.array([lr, alpha], dtype=np.float32)
         loss, correct = self._train_step(self.train_x, self.train_y, Tensor(plan.astype(np.int32)), Tensor(scalars),
-                                         self._n)
+                                         self._values)
         self._pending.append((loss, correct, len(plan)))
         self._count += len(plan)
         self._steps += 1
@@ -281,7 +286,7 @@ class MindSporeBackend(Backend):
             for start in range(0, total, batch):
                 valid = min(batch, total - start)
                 end = start + batch
-                losses, hit1, hit5 = self._eval_batch(self.test_x[start:end], self.test_y[start:end], self._n)
+                losses, hit1, hit5 = self._eval_batch(self.test_x[start:end], self.test_y[start:end], self._values)
                 loss_sum += float(losses.asnumpy()[:valid].astype(np.float64).sum())
                 top1 += int(hit1.asnumpy()[:valid].sum())
                 top5 += int(hit5.asnumpy()[:valid].sum())

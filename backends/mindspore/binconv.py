@@ -1,14 +1,15 @@
 """The binarized 3x3 convolution of the FDA-BNN ResNet-20 (MindSpore twin of
 backends/pytorch/binconv.py; the model zoo's QuanConv in research/cv/FDA-BNN/src/quan.py):
 
-    a = sign_est(x, n)           [+ alpha * e_a(x),  e_a over each pixel's channel vector]
-    b = sign_est(W, n)           [+ alpha * e_w(W),  e_w over each output channel's kernel]
+    a = sign_est_a(x, values[1])     [+ alpha * e_a(x),  e_a over each pixel's channel vector]
+    b = sign_est_w(W, values[0])     [+ alpha * e_w(W),  e_w over each output channel's kernel]
     y = conv2d(a, b, stride, padding=1, no bias) * s      (= conv2d(a, b * s): s factors out)
 
 s = mean|W| under stop_gradient: one scalar for the layer (scaling="layer", the model zoo's) or one
 per output channel ("channel"). The bracketed noise terms (noise.py) exist only when the spec
 enables the module, and apply only in training: in eval mode activations are exactly ±1 and weights
-exactly ±s.
+exactly ±s. `values` holds the estimators' runtime values, one row per role (bench.estimators.ROLES:
+the weights' row, then the activations').
 
 Why s multiplies the output, not the weights: with ±1 operands the convolution sums integers, which
 is exact in any summation order, so an output whose true value is 0 (frequent: about one in twelve
@@ -27,11 +28,13 @@ from mindspore.common.initializer import HeNormal, initializer
 
 from backends.mindspore.estimators import make_estimator
 from backends.mindspore.noise import NoiseAdaptation
+from bench.estimators import ROLES
 from bench.spec import Spec
 
 
 class BinConv2d(nn.Cell):
-    """construct(x, n, alpha): n is the estimator's n, alpha the noise weight (0-d float32 Tensors)."""
+    """construct(x, values, alpha): values the estimators' runtime values (ROLES, R) float32, alpha the
+    noise weight (0-d float32)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
         super().__init__()
@@ -40,6 +43,7 @@ class BinConv2d(nn.Cell):
         self.per_channel = spec.model.scaling == "channel"
         self.sign_w = make_estimator(spec.estimator)
         self.sign_a = make_estimator(spec.estimator)
+        self.weight_row, self.activation_row = ROLES.index("weight"), ROLES.index("activation")
         noise = spec.noise
         self.noisy = noise.enabled
         if noise.enabled:
@@ -55,23 +59,23 @@ class BinConv2d(nn.Cell):
             return w.mean(axis=(1, 2, 3)).reshape(1, -1, 1, 1)
         return w.mean()
 
-    def binary_weight(self, n: Tensor, alpha: Tensor) -> Tensor:
+    def binary_weight(self, values: Tensor, alpha: Tensor) -> Tensor:
         """sign_est(W) [+ alpha * e_w(W)], before the scale s."""
-        w = self.sign_w(self.weight, n)
+        w = self.sign_w(self.weight, values[self.weight_row])
         if self.noisy and self.training:
             flat = self.weight.reshape(self.weight.shape[0], -1)
             w = w + alpha * self.noise_w(flat).reshape(self.weight.shape)
         return w
 
-    def binary_input(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
-        a = self.sign_a(x, n)
+    def binary_input(self, x: Tensor, values: Tensor, alpha: Tensor) -> Tensor:
+        a = self.sign_a(x, values[self.activation_row])
         if self.noisy and self.training:
             # e_a acts on each pixel's channel vector: channels last for the linears, then back
             e = self.noise_a(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
             a = a + ops.cast(alpha, a.dtype) * e
         return a
 
-    def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
-        a = self.binary_input(x, n, alpha)
-        y = self.conv(a, ops.cast(self.binary_weight(n, alpha), a.dtype))
+    def construct(self, x: Tensor, values: Tensor, alpha: Tensor) -> Tensor:
+        a = self.binary_input(x, values, alpha)
+        y = self.conv(a, ops.cast(self.binary_weight(values, alpha), a.dtype))
         return y * ops.cast(self.scale(), y.dtype)

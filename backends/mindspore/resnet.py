@@ -46,16 +46,17 @@ class BasicBlock(nn.Cell):
         # (PadV3Grad) returns stale values from the second call on (MindSpore 2.10)
         self.channel_pad = ops.Pad(((0, 0), shortcut_padding(in_channels, out_channels), (0, 0), (0, 0)))
 
-    def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
-        out = self.bn1(self.relu1(self.conv1(x, n, alpha)))
-        out = self.bn2(self.relu2(self.conv2(out, n, alpha)))
+    def construct(self, x: Tensor, values: Tensor, alpha: Tensor) -> Tensor:
+        out = self.bn1(self.relu1(self.conv1(x, values, alpha)))
+        out = self.bn2(self.relu2(self.conv2(out, values, alpha)))
         if self.downsample:
             x = self.channel_pad(subsample2(x))
         return out + x
 
 
 class BinaryResNet20(nn.Cell):
-    """construct(images, n, alpha) -> logits; n and alpha are 0-d float32 Tensors (see binconv.py)."""
+    """construct(images, values, alpha) -> logits; values: the estimators' runtime values, one row per
+    role, alpha a 0-d float32 Tensor (see binconv.py)."""
 
     def __init__(self, spec: Spec):
         super().__init__()
@@ -67,13 +68,13 @@ class BinaryResNet20(nn.Cell):
             nn.CellList([BasicBlock(block, spec) for block in stage_blocks(stage)]) for stage in range(3))
         self.linear = nn.Dense(STAGE_WIDTHS[-1], spec.model.num_classes, weight_init=he, bias_init="zeros")
 
-    def construct(self, x: Tensor, n: Tensor, alpha: Tensor) -> Tensor:
+    def construct(self, x: Tensor, values: Tensor, alpha: Tensor) -> Tensor:
         x = self.bn1(self.conv1(x))
         for block in self.layer1:
-            x = block(x, n, alpha)
+            x = block(x, values, alpha)
         for block in self.layer2:
-            x = block(x, n, alpha)
+            x = block(x, values, alpha)
         for block in self.layer3:
-            x = block(x, n, alpha)
+            x = block(x, values, alpha)
         x = ops.relu(x).mean(axis=(2, 3))
         return self.linear(x)

@@ -198,8 +198,8 @@ class TorchBackend(Backend):
             self._captured = captured_step.CapturedStep(self._step_body, lambda: self.optimizer.zero_grad(True),
                                                         self._training_state)
 
-    def set_n(self, n: int) -> None:
-        self._require_model().set_n(n)
+    def set_estimator_values(self, values: dict[str, dict[str, float]]) -> None:
+        self._require_model().set_estimator_values(values)
 
     def _autocast(self) -> torch.autocast:
         # fp32 runs get a disabled context (its dtype argument is then ignored)

@@ -32,8 +32,8 @@ class BinConv2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int, stride: int, spec: Spec):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
         self.scaling = spec.model.scaling
-        self.sign_w = make_estimator(spec.estimator, spec.runtime.fused_estimators)
-        self.sign_a = make_estimator(spec.estimator, spec.runtime.fused_estimators)
+        self.sign_w = make_estimator(spec.estimator, spec.runtime.fused_estimators, "weight")
+        self.sign_a = make_estimator(spec.estimator, spec.runtime.fused_estimators, "activation")
         self.noise_w: NoiseAdaptation | None = None
         self.noise_a: NoiseAdaptation | None = None
         noise = spec.noise

@@ -5,8 +5,9 @@ kernel launches and the host work between them, not the arithmetic. Captured, a 
 queued host-to-device copy of the (B, 4) batch plan into a static buffer, two fill kernels (the
 learning rate, alpha) and one graph launch that gathers and augments the batch from the
 GPU-resident uint8 images, runs forward and backward (fused estimators and noise module included),
-the optimizer update and the loss/accuracy accumulation. n lives in the estimators' own 0-d buffers
-(set_n fills them in place), so a new n needs no new graph.
+the optimizer update and the loss/accuracy accumulation. The estimators' runtime values (FDA's n,
+EDE's t and k, ...) live in their own small buffers (set_estimator_values fills them in place), so
+new values need no new graph.
 
 How (PyTorch's "whole network capture"): the first WARMUP steps of each mode (noise module on or
 off) run eagerly on a side stream, so that lazy initialisation (cuBLAS handles, cuDNN plans,

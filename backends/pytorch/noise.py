@@ -56,12 +56,12 @@ def shortcut(t: Tensor, kind: str | None, scale: float) -> Tensor | float:
     return 0.0
 
 
-def binarized(sign: type[torch.autograd.Function], t: Tensor, n: Tensor, options: tuple[Any, ...], w1: Tensor,
+def binarized(sign: type[torch.autograd.Function], t: Tensor, values: Tensor, options: tuple[Any, ...], w1: Tensor,
               w2: Tensor, alpha: Tensor, kind: str | None, scale: float) -> Tensor:
     """sign_est(t) + alpha * e(t), e over each column of t (vectors along dim -2); sign: the
-    estimator's autograd Function with its n and options, w1, w2: fc1's and fc2's weights, kind and
+    estimator's autograd Function with its runtime values and options, w1, w2: fc1's and fc2's weights, kind and
     scale: the shortcut. e in float32, the sum rounded once to t's dtype, like the estimators' backward."""
-    b = sign.apply(t, n, False, options)
+    b = sign.apply(t, values, False, options)
     t = t.float()
     e = _linear(w2, torch.relu(_linear(w1, t))) + shortcut(t, kind, scale)
     return (b + alpha * e).to(b.dtype)
@@ -106,12 +106,12 @@ class NoiseAdaptation(nn.Module):
             if torch.compiler.is_compiling():
                 # runtime.compile: traced into the model's graph as it is; the compiled wrapper's
                 # dynamic shapes there made Inductor fail to order strides
-                return binarized(sign.function, t, sign.n, sign.options, self.fc1.weight, self.fc2.weight, alpha,
+                return binarized(sign.function, t, sign.values, sign.options, self.fc1.weight, self.fc2.weight, alpha,
                                  self.shortcut, self.sin_scale)
             # views, not the Parameters: dynamo compiles a Parameter's shape as a constant, a
             # variant per layer width
             fused = _binarized_fused(sign.function)
-            return fused(t, sign.n, sign.options, self.fc1.weight[:], self.fc2.weight[:], alpha, self.shortcut,
+            return fused(t, sign.values, sign.options, self.fc1.weight[:], self.fc2.weight[:], alpha, self.shortcut,
                          self.sin_scale)
 
     def extra_repr(self) -> str:

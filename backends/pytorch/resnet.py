@@ -72,11 +72,11 @@ class BinaryResNet20(nn.Module):
     def blocks(self) -> list[BasicBlock]:
         return [block for stage in (self.layer1, self.layer2, self.layer3) for block in stage]
 
-    def set_n(self, n: int) -> None:
-        """Set the estimators' n (FDA's number of terms; the others ignore it)."""
+    def set_estimator_values(self, values: dict[str, dict[str, float]]) -> None:
+        """Each estimator module's runtime values from now on, by its role (bench/estimators.py)."""
         for module in self.modules():
             if isinstance(module, SignEstimator):
-                module.set_n(n)
+                module.set_values(values[module.role])
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
         x = self.bn1(self.conv1(x))

@@ -41,6 +41,9 @@ def write_events(run_dir: Path, history: list[dict[str, Any]]) -> Path:
             elapsed += entry.get("wall_s") or 0.0
             values = [Summary.Value(tag=tag, simple_value=float(entry[key])) for tag, key in SCALARS.items()
                       if isinstance(entry.get(key), (int, float)) and not isinstance(entry[key], bool)]
+            values += [Summary.Value(tag=f"schedule/{role}/{name}", simple_value=float(value))
+                       for role, named in (entry.get("estimator_values") or {}).items()
+                       for name, value in named.items()]
             values.append(Summary.Value(tag="time/step_ms_median", simple_value=_median_step(entry)))
             writer.write(Event(wall_time=elapsed, step=entry["epoch"] + 1,
                                summary=Summary(value=values)).SerializeToString())

@@ -12,7 +12,7 @@ call, with nothing carried from one call to the next:
   function ends with `torch.cuda.synchronize()`: pytest-benchmark reads a host clock, and without
   the sync it would time the kernel launches only. On an H100 every shape here is launch-bound
   (~0.1 ms for ste, ~0.3 ms for fda closed, ~2.6 ms for the 65-term sum, whatever the shape).
-- MindSpore: `ms.vjp(est, x, n)` inside one `ms.jit` function (compiled during the untimed warm-up
+- MindSpore: `ms.vjp(est, x, values)` inside one `ms.jit` function (compiled during the untimed warm-up
   call; PYNATIVE dispatches op by op and was 2-10x slower here on CPU), ending with
   `ms.runtime.synchronize()`: MindSpore returns from a call before the kernels ran, on CPU too.
 
@@ -46,7 +46,7 @@ import pytest
 from targets import TARGETS, Case, Target, marks, mindspore_ready, torch_ready
 
 import oracle as ref
-from bench.estimators import NAMES, variant_label
+from bench.estimators import NAMES, epoch_values, variant_label
 from bench.spec import EstimatorSpec, Spec
 
 FDA_NS = (1, 9, 18, 64)
@@ -144,11 +144,12 @@ def _torch_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: st
 
 def _mindspore_case(variant: Variant, x_np: np.ndarray, g_np: np.ndarray, device: str, jit: bool = True) -> Case:
     ms = mindspore_ready(device)
-    from backends.mindspore.estimators import make_estimator
+    from backends.mindspore.estimators import make_estimator, values_tensor
 
     est = make_estimator(variant.spec)
     x, g = ms.Tensor(x_np), ms.Tensor(g_np)
-    n = ms.Tensor(float(variant.spec.n), ms.float32)  # a graph input, as in training (only fda reads it)
+    # the runtime values (the weights' row), a graph input as in training (fda's n, ede's t and k, ...)
+    n = values_tensor(variant.spec, epoch_values(variant.spec, 0, 1))[0]
 
     def forward_backward(x: ms.Tensor, n: ms.Tensor, g: ms.Tensor) -> tuple[ms.Tensor, ms.Tensor]:
         y, vjp_fn = ms.vjp(est, x, n)

@@ -4,5 +4,5 @@ from __future__ import annotations
 from mindspore import Tensor, ops
 
 
-def pseudo_grad(x: Tensor, n: Tensor) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor) -> Tensor:
     return ops.relu(2.0 - 2.0 * ops.abs(x))

@@ -3,10 +3,12 @@ An estimator itself is only its `pseudo_grad` (one module each, next to this one
 bench/estimators.py).
 
 Forward: sign(x) in {-1, +1} with sign(0) = +1 (ops.sign would give 0, and a binary layer must not).
-Backward: dL/dx = dL/dy * g(x; n, *options), with g computed in float32 whatever the input dtype.
-`n` (FDA's number of terms) is a float32 Tensor *input*, not a constant, so a compiled graph is
-reused when the n schedule (9 -> 18) changes n between epochs; it receives a zero gradient. The
-options (clip, omega, form, n_max) are Python constants of the graph.
+Backward: dL/dx = dL/dy * g(x; values, *options), with g computed in float32 whatever the input
+dtype. `values`, the estimator's runtime values (FDA's n, EDE's and RBNN's t and k, ReSTE's o:
+bench/estimators.py), is a float32 vector Tensor *input*, not a constant: the model takes one
+(roles, R) Tensor, a row per role, and hands each estimator Cell its role's row, so a compiled graph
+is reused when the schedules change the values between epochs; it receives a zero gradient. The
+options (clip, omega, form, n_max, ...) are Python constants of the graph.
 
 MindSpore lets a Cell define `bprop(self, *inputs, out, dout)`, which replaces autodiff for that
 Cell in GRAPH and PYNATIVE mode; it cannot yield gradients for the Cell's own Parameters, hence
@@ -29,16 +31,16 @@ def binary_sign(x: Tensor) -> Tensor:
 
 
 class SignEstimator(nn.Cell):
-    """y = estimator(x, n) = sign(x); dy/dx := pseudo_grad(x, n, *options)."""
+    """y = estimator(x, values) = sign(x); dy/dx := pseudo_grad(x, values, *options)."""
 
     def __init__(self, spec: EstimatorSpec, pseudo_grad: Callable[..., Tensor]):
         super().__init__()
         self.pseudo_grad = pseudo_grad
         self.options = estimator(spec.name).options(spec)
 
-    def construct(self, x: Tensor, n: Tensor) -> Tensor:
+    def construct(self, x: Tensor, values: Tensor) -> Tensor:
         return binary_sign(x)
 
-    def bprop(self, x: Tensor, n: Tensor, out: Tensor, dout: Tensor) -> tuple[Tensor, Tensor]:
-        grad = self.pseudo_grad(ops.cast(x, ms.float32), n, *self.options)
-        return ops.cast(ops.cast(dout, ms.float32) * grad, dout.dtype), ops.zeros_like(n)
+    def bprop(self, x: Tensor, values: Tensor, out: Tensor, dout: Tensor) -> tuple[Tensor, Tensor]:
+        grad = self.pseudo_grad(ops.cast(x, ms.float32), values, *self.options)
+        return ops.cast(ops.cast(dout, ms.float32) * grad, dout.dtype), ops.zeros_like(values)

@@ -33,7 +33,8 @@ def term_sum(t: Tensor, n: Tensor, n_max: int) -> Tensor:
     return total
 
 
-def pseudo_grad(x: Tensor, n: Tensor, omega: float, form: str, n_max: int | None) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor, omega: float, form: str, n_max: int | None) -> Tensor:
+    n = values[0]  # values = (n,)
     t = omega * x
     series = closed(t, n) if form == "closed" else term_sum(t, n, n_max)
     inside = ops.cast(ops.abs(x) <= 1.0, ms.float32)

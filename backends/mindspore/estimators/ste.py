@@ -5,7 +5,7 @@ import mindspore as ms
 from mindspore import Tensor, ops
 
 
-def pseudo_grad(x: Tensor, n: Tensor, clip: float | None) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor, clip: float | None) -> Tensor:
     if clip is None:
         return ops.ones_like(x)
     return ops.cast(ops.abs(x) <= clip, ms.float32)

@@ -20,9 +20,10 @@ def estimator_function(name: str) -> type[torch.autograd.Function]:
     return sign_function(name, importlib.import_module(f"{__name__}.{name}").pseudo_grad)
 
 
-def make_estimator(spec: EstimatorSpec, fused: bool = False) -> SignEstimator:
-    """A fresh estimator module configured by spec; fused: its backward as one compiled kernel."""
-    return SignEstimator(spec, estimator_function(spec.name), fused)
+def make_estimator(spec: EstimatorSpec, fused: bool = False, role: str = "weight") -> SignEstimator:
+    """A fresh estimator module configured by spec, for the binarised weights or activations (`role`,
+    whose runtime values may differ); fused: its backward as one compiled kernel."""
+    return SignEstimator(spec, estimator_function(spec.name), fused, role)
 
 
 __all__ = ["SignEstimator", "binary_sign", "estimator_function", "make_estimator"]

@@ -5,5 +5,5 @@ import torch
 from torch import Tensor
 
 
-def pseudo_grad(x: Tensor, n: Tensor) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor) -> Tensor:
     return torch.clamp(2 - 2 * x.abs(), min=0)

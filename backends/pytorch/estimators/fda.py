@@ -32,5 +32,6 @@ def term_sum(x: Tensor, n: Tensor | int, omega: float, n_max: int) -> Tensor:
     return torch.where(x.abs() <= 1, (4 * omega / math.pi) * total, 0.0)
 
 
-def pseudo_grad(x: Tensor, n: Tensor, omega: float, form: str, n_max: int | None) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor, omega: float, form: str, n_max: int | None) -> Tensor:
+    n = values[0]  # values = (n,)
     return closed(x, n, omega) if form == "closed" else term_sum(x, n, omega, n_max)

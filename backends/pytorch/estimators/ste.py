@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 
-def pseudo_grad(x: Tensor, n: Tensor, clip: float | None) -> Tensor:
+def pseudo_grad(x: Tensor, values: Tensor, clip: float | None) -> Tensor:
     if clip is None:
         return torch.ones_like(x)
     return (x.abs() <= clip).to(x.dtype)
