@@ -154,6 +154,15 @@ DIGEST_SINCE = {("noise", "shortcut"): "sin", ("estimator", "beta"): 5.0, ("esti
                 ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1}
 
 
+# Fields that the first runs' specs did not hold, oldest first, with the value those runs had; their
+# directories were named by digests without them, and are kept as they are (Spec.digests).
+LEGACY_FIELDS = {("runtime", "fused_estimators"): True, ("runtime", "cuda_graph"): True}
+
+
+def _hash(tree: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
+
+
 class Spec(_Strict):
     backend: Literal[BACKENDS] = Field("torch", description="the framework")
     device: Literal[DEVICES] = Field("auto", description="auto: cuda when the backend can use a GPU, else cpu")
@@ -181,12 +190,22 @@ class Spec(_Strict):
         """Stable hash of everything that changes the result, for run directory names. A field added
         after runs were recorded is left out while it holds the value those runs had (DIGEST_SINCE), so
         their directories keep their names: a run resumes and a study finds its finished cells."""
+        return self.digests()[0]
+
+    def digests(self) -> list[str]:
+        """The digest, then those an earlier version of the suite gave this spec (LEGACY_FIELDS, newest
+        first): where a study finds a finished cell named before a field existed."""
         tree = self.to_dict()
         for (section, name), value in DIGEST_SINCE.items():
             if tree[section].get(name, value) == value:
                 tree[section].pop(name, None)
-        blob = json.dumps(tree, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:10]
+        found = [_hash(tree)]
+        for (section, name), value in reversed(LEGACY_FIELDS.items()):
+            if tree[section].get(name, value) != value:
+                break  # runs of an older version all had the value: this spec is none of theirs
+            tree[section].pop(name, None)
+            found.append(_hash(tree))
+        return found
 
     def label(self) -> str:
         return f"{self.backend}-{variant_label(self)}-{self.precision}"

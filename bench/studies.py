@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,23 @@ class Cell:
     study: str
     profile: str
     spec: Spec
+    digest: str | None = None  # one of spec.digests() where an earlier version named the directory
 
     @property
     def run_id(self) -> str:
         """Derived from the resolved spec alone, so a rerun of the study finds the same directory."""
-        return f"{self.study}-{self.profile}-{self.spec.label()}-s{self.spec.train.seed}-{self.spec.digest()}"
+        return self._run_id(self.digest or self.spec.digest())
+
+    def _run_id(self, digest: str) -> str:
+        return f"{self.study}-{self.profile}-{self.spec.label()}-s{self.spec.train.seed}-{digest}"
+
+    def found_in(self, runs: Path) -> "Cell":
+        """This cell, in the directory of `runs` an earlier version of the suite named it where only
+        that one exists, so that a study upgraded mid-way keeps its finished cells."""
+        current, *earlier = self.spec.digests()
+        if (runs / self._run_id(current)).exists():
+            return self
+        return next((replace(self, digest=d) for d in earlier if (runs / self._run_id(d)).exists()), self)
 
     @property
     def name(self) -> str:

@@ -1,6 +1,8 @@
 """Study and profile files: expansion into cells, run directories, and one-line errors for bad files."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import replace
 
@@ -14,7 +16,7 @@ import backends
 from bench import store
 from bench.errors import UserError
 from bench.estimate import estimate
-from bench.spec import build_spec, load_spec
+from bench.spec import DIGEST_SINCE, build_spec, load_spec
 from bench.studies import ABLATIONS, expand, load_profiles, load_study, parse_seeds, study_names
 
 GOOD = """
@@ -80,8 +82,8 @@ def test_identity_ste_is_spelt_none_in_toml(profiles):
 def test_seeds_multiply_cells_and_name_distinct_run_directories(profiles):
     study = load_study("estimators")
     cells = expand(study, profiles.profiles["smoke"], ("torch",), seeds=parse_seeds("0,1,2"))
-    assert len(cells) == 15
-    assert len({c.run_id for c in cells}) == 15
+    assert len(cells) == 30  # 10 variants x 3 seeds
+    assert len({c.run_id for c in cells}) == 30
     first = cells[0]
     assert first.run_id == (f"estimators-smoke-{first.spec.label()}-s{first.spec.train.seed}-{first.spec.digest()}")
     # the same study expanded again names the same directories: a rerun finds its cells
@@ -223,3 +225,25 @@ def test_a_slow_precision_is_not_refused_but_costs_what_it_costs_in_the_estimate
     again = estimate(cells, {}, profiles.costs, fp32_records)
     assert again.seconds[by_precision["ste", "fp32"].run_id] == pytest.approx(cost.startup_s + 3 * 10.0)
     assert again.seconds[by_precision["ste", "fp16"].run_id] == pytest.approx(plan.seconds[by_precision["ste", "fp16"].run_id])
+
+
+def test_a_cell_named_before_a_field_existed_is_found_under_its_old_name(tmp_path):
+    # the first runs' specs had no runtime.cuda_graph nor runtime.fused_estimators: their digests lack them
+    from bench.studies import Cell
+
+    spec = build_spec({"estimator": {"name": "ste"}})
+    cell = Cell("estimators", "cpu", spec)
+    tree = spec.to_dict()
+    for section, name in (("runtime", "cuda_graph"), ("runtime", "fused_estimators")):
+        tree[section].pop(name)
+    for section, name in DIGEST_SINCE:
+        tree[section].pop(name)  # left out of every digest while at the value older runs had
+    oldest = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:10]
+    assert spec.digests()[-1] == oldest and len(spec.digests()) == 3
+    assert cell.found_in(tmp_path) == cell  # nothing there: the current name
+    (tmp_path / cell._run_id(oldest)).mkdir()
+    assert cell.found_in(tmp_path).run_id.endswith(oldest)
+    (tmp_path / cell.run_id).mkdir()
+    assert cell.found_in(tmp_path) == cell  # the current name wins where both exist
+    unfused = Cell("estimators", "cpu", build_spec({"runtime": {"fused_estimators": False}}))
+    assert len(unfused.spec.digests()) == 2  # older runs all ran fused: none of them is this spec
