@@ -44,3 +44,10 @@ class SignEstimator(nn.Cell):
     def bprop(self, x: Tensor, values: Tensor, out: Tensor, dout: Tensor) -> tuple[Tensor, Tensor]:
         grad = self.pseudo_grad(ops.cast(x, ms.float32), values, *self.options)
         return ops.cast(ops.cast(dout, ms.float32) * grad, dout.dtype), ops.zeros_like(values)
+
+
+def sech2(y: Tensor) -> Tensor:
+    """1 - tanh(y)^2 as 4 e / (1 + e)^2, e = exp(-2|y|): no cancellation where tanh nears ±1 (the
+    PyTorch twin says why)."""
+    e = ops.exp(-2.0 * ops.abs(y))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))

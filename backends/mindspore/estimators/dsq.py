@@ -3,14 +3,8 @@ from __future__ import annotations
 
 from mindspore import Tensor, ops
 
+from backends.mindspore.estimators.core import sech2
 from bench.estimators import dsq_constants
-
-
-def sech2(y: Tensor) -> Tensor:
-    """1 - tanh(y)^2 as 4 e / (1 + e)^2, e = exp(-2|y|): no cancellation where tanh nears ±1 (the
-    PyTorch twin says why)."""
-    e = ops.exp(-2.0 * ops.abs(y))
-    return 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
 def pseudo_grad(x: Tensor, values: Tensor, alpha: float) -> Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mindspore import Tensor
 
-from backends.mindspore.estimators.dsq import sech2
+from backends.mindspore.estimators.core import sech2
 
 
 def pseudo_grad(x: Tensor, values: Tensor) -> Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from backends.pytorch.estimators.dsq import sech2
+from backends.pytorch.estimators.core import sech2
 
 
 def pseudo_grad(x: Tensor, values: Tensor) -> Tensor:
