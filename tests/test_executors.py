@@ -71,6 +71,7 @@ def test_two_local_slots_leave_the_serial_records(serial, tmp_path):
     assert any(r["timing"]["shared"] for r in records)
 
 
+@pytest.mark.slow  # 2 to 6 min on 2 cores; `make test` keeps Ray in the killed-worker test
 def test_a_ray_cluster_leaves_the_serial_records(serial, ray_address, tmp_path):
     done = ablate(study(tmp_path, GRID, base=FUSED), tmp_path / "results", "--executor", "ray", "--address", ray_address)
     assert done.returncode == 0, done.stdout + done.stderr
