@@ -61,6 +61,7 @@ def serial(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, dic
     return outcome(tmp / "results")
 
 
+@pytest.mark.slow  # 80 s with its serial fixture; make test keeps the local pool in the killed-worker test
 def test_two_local_slots_leave_the_serial_records(serial, tmp_path):
     done = ablate(study(tmp_path, GRID, base=FUSED), tmp_path / "results", "--jobs", "2")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -127,6 +128,7 @@ def test_a_worker_killed_mid_cell_is_attempted_again_and_recorded_once(executor,
     assert len(list(run_dir.glob(store.RECORD + "*"))) == 1
 
 
+@pytest.mark.slow  # the runner's failed-cell path stays in make test through test_runner's failing grid
 def test_a_cell_that_always_fails_is_recorded_failed_after_its_retries(tmp_path):
     results = tmp_path / "results"
     done = ablate(study(tmp_path, GRID), results, "--jobs", "2", "--retries", "2", fault="approx_sign:crash")

@@ -29,7 +29,7 @@ def _metrics(run_dir) -> list[tuple]:
     return [(e["train_loss"], e["train_acc"], e["Validation-Loss"], e[TOP1]) for e in record["history"]]
 
 
-@pytest.mark.parametrize("backend", ["torch", pytest.param("mindspore", marks=pytest.mark.mindspore)])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("mindspore", marks=[pytest.mark.mindspore, pytest.mark.slow])])
 def test_same_spec_and_seed_repeat_bit_for_bit(backend, cifar10, tmp_path):
     if backend == "mindspore":
         pytest.importorskip("mindspore", reason="MindSpore is not installed")

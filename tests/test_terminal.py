@@ -52,6 +52,7 @@ def in_terminal(args: list[str], results: Path, columns: int = 80) -> tuple[int,
     return child.returncode, [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
 
 
+@pytest.mark.slow  # two real CLI runs in a pseudo-terminal, ~30 s
 def test_train_and_eval_speak_plainly_in_80_columns(tmp_path):
     code, lines = in_terminal(["train", *TOY], tmp_path)
     assert code == 0, lines
