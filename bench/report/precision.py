@@ -35,15 +35,13 @@ def precision_sections(cells: pd.DataFrame, bench: pd.DataFrame) -> list[tuple[s
     for (profile, device), mine in cells.groupby(["profile", "device"], sort=True):
         if not has_precisions(mine):
             continue
-        rows, lines, costs = [], [], []
+        rows, lines = [], []
         for (backend, variant), group in mine.groupby(["backend", "variant"], sort=False):
             base = group[group["precision"] == REFERENCE]
             base_cell = base.iloc[0] if len(base) else None
             verdicts = []
             for _, cell in group.iterrows():
                 diff, cost = _compare(base_cell, cell, bench)
-                if cost is not None:
-                    costs.append(cost)
                 rows.append([variant, backend, cell["precision"], _top1_of(cell), _delta(base_cell, cell, diff),
                              cost or "-"])
                 if cell["precision"] != REFERENCE and cell["seeds"] > 0:

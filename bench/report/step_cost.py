@@ -67,8 +67,7 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
     graph mode), in the first group that has it (module docstring)."""
     if bench.empty:
         return None
-    ok = bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
-               & bench["mode"].isin(["graph", "eager"])]
+    ok = _steps(bench, device, backend)
     case = bench_case(spec_tree)
     keys = ok[["group.precision", "mode", "group.batch"]].drop_duplicates().itertuples(index=False)
     for measured, mode, batch in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2])):
@@ -90,8 +89,8 @@ def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: st
     if bench.empty:
         return None
     case = bench_case(spec_tree)
-    ok = bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
-               & bench["mode"].isin(["graph", "eager"]) & (bench["case"] == case)]
+    ok = _steps(bench, device, backend)
+    ok = ok[ok["case"] == case]
     mine, theirs = ok[ok["group.precision"] == precision], ok[ok["group.precision"] == reference]
     pairs = set(mine[["mode", "group.batch"]].itertuples(index=False)) & set(
         theirs[["mode", "group.batch"]].itertuples(index=False))
@@ -101,6 +100,12 @@ def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: st
         ratio = float(a["timing.median_ms"].median() / b["timing.median_ms"].median())
         return StepCost(ratio, case, int(batch), _staleness(backend, pd.concat([a, b])))
     return None
+
+
+def _steps(bench: pd.DataFrame, device: str, backend: str) -> pd.DataFrame:
+    """The ok records of this device and backend of the step a study runs (captured or eager)."""
+    return bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
+                 & bench["mode"].isin(["graph", "eager"])]
 
 
 def _staleness(backend: str, records: pd.DataFrame) -> bool | None:
