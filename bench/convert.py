@@ -3,7 +3,7 @@
 The model travels under the model zoo's names (bench/zoo_names.py), the one naming both backends
 speak at their interface: the source backend reads its file into {zoo name: array}
 (`read_model_state`), the destination backend is built for the architecture those tensors
-describe (bench.architecture.spec_tree_for_state), loads them through its `load_state_numpy`
+describe (bench.networks.spec_tree_for_state), loads them through its `load_state_numpy`
 (which refuses any missing, unexpected or mis-shaped name in one line) and writes a model-only
 checkpoint (`save_model`) that its `load_checkpoint` accepts. Tensors are copied bit for bit
 (float32 both sides), so a checkpoint converted either way and back has identical model tensors.
@@ -18,7 +18,7 @@ import numpy as np
 
 import backends
 from bench import store
-from bench.architecture import spec_tree_for_state
+from bench.networks import spec_tree_for_state
 from bench.errors import UserError
 from bench.spec import Spec, build_spec
 
