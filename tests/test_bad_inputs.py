@@ -90,6 +90,7 @@ def _hundred_classes():
 
 SPEC_CASES = [
     Case("unknown-estimator", ("train", "estimator=sign"), "spec field 'estimator.name'", exit_code=2),
+    Case("unknown-network", ("train", "model.name=vgg"), "spec field 'model.name'", exit_code=2),
     Case("unknown-key", ("train", "train.bogus=1"), "spec field 'train.bogus': unknown key", exit_code=2),
     Case("lr-inf", ("train", "lr=inf"), "spec field 'optim.lr'", exit_code=2),
     Case("lr-huge", ("train", "lr=1e308"), "spec field 'optim.lr'", exit_code=2),
@@ -183,6 +184,8 @@ STUDY_CASES = [
          {"s.toml": STUDY_OK}, exit_code=2),
     Case("study-seeds", ("ablate", "{case}/s.toml", "--seeds", "a,b"), "seeds 'a,b'", {"s.toml": STUDY_OK},
          exit_code=2),
+    Case("study-arch-unknown", ("ablate", "{case}/s.toml", "--arch", "vgg"), "choose one of resnet20, vgg_small",
+         {"s.toml": STUDY_OK}, exit_code=2),
     Case("study-backend", ("ablate", "{case}/s.toml", "--backends", "mindspore"), "not one of study",
          {"s.toml": STUDY_OK}, exit_code=2),
     Case("bench-suite-unknown", ("bench", "--suite", "nope"), "bench suite 'nope'", exit_code=2),

@@ -34,6 +34,12 @@ def recorded_model(meta: Any) -> dict[str, Any]:
     return {k: v for k, v in model.items() if k in ("binarize", "scaling")} if isinstance(model, dict) else {}
 
 
+def model_of_state(shapes: dict[str, tuple[int, ...]], meta: Any = None) -> dict[str, Any]:
+    """The model fields a state and its checkpoint's meta tell: the network from its stem (conv0:
+    VGG-small, else ResNet-20), binarize and scaling as the meta records them (recorded_model)."""
+    return {"name": _network_of(shapes), **recorded_model(meta)}
+
+
 def spec_tree_for_state(shapes: dict[str, tuple[int, ...]], meta: Any = None) -> dict:
     """The spec fields that shape the model a state was saved from (model zoo names; PyTorch's work
     too, the noise and classifier names being the same): the network from its stem (conv0: VGG-small,
@@ -41,13 +47,13 @@ def spec_tree_for_state(shapes: dict[str, tuple[int, ...]], meta: Any = None) ->
     width (fc1.weight is (h, d)), the class count the classifier bias's length; whether the
     convolutions are binarized and how they are scaled leave the shapes alike, so they come from the
     checkpoint's `meta` (recorded_model), else the defaults."""
-    name = _network_of(shapes)
+    model = model_of_state(shapes, meta)
     pairs = [(shape[0], shape[1]) for key, shape in shapes.items()
              if key.endswith(".fc1.weight") and ".noise_" in key and len(shape) == 2]
     noise = any(".noise_" in key for key in shapes)
     tree: dict = {"noise": {"enabled": noise, "k": noise_k(pairs) if noise else 64},
-                  "model": {"name": name, **recorded_model(meta)}}
-    bias = shapes.get(f"{NETWORKS[name].CLASSIFIER}.bias")
+                  "model": model}
+    bias = shapes.get(f"{NETWORKS[model['name']].CLASSIFIER}.bias")
     if bias is not None and len(bias) == 1 and bias[0] >= 2:
         tree["model"]["num_classes"] = bias[0]
     if tree["model"].get("binarize") is False:
