@@ -14,6 +14,7 @@ steps: losses equal within ~6e-6, each tensor's update within ~1e-5 relative on 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -64,9 +65,22 @@ def built_pair(images: Cifar10Arrays, binarize: bool) -> tuple[MindSporeBackend,
     return ms_backend, torch_backend
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["binarized", "fp"])
-def pair(request, images) -> tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]:
-    return (*built_pair(images, request.param), images)
+@pytest.fixture(scope="module")
+def pairs(images) -> Callable[[bool], tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]]:
+    """Both backends, binarized or FP, built once per module at their first use."""
+    built: dict[bool, tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]] = {}
+
+    def get(binarize: bool) -> tuple[MindSporeBackend, TorchBackend, Cifar10Arrays]:
+        if binarize not in built:
+            built[binarize] = (*built_pair(images, binarize), images)
+        return built[binarize]
+    return get
+
+
+BOTH = [pytest.param(True, id="binarized"), pytest.param(False, id="fp")]
+# what `make test` runs of each (VGG-small's arithmetic is 15x ResNet-20's): the others with test-slow
+BINARIZED_FAST = [pytest.param(True, id="binarized"), pytest.param(False, id="fp", marks=pytest.mark.slow)]
+FP_FAST = [pytest.param(True, id="binarized", marks=pytest.mark.slow), pytest.param(False, id="fp")]
 
 
 def relative(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,8 +91,9 @@ def l2_relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
 
-def test_the_same_parameters_under_the_same_names(pair):
-    ms_backend, torch_backend, _ = pair
+@pytest.mark.parametrize("binarize", BOTH)
+def test_the_same_parameters_under_the_same_names(pairs, binarize):
+    ms_backend, torch_backend, _ = pairs(binarize)
     ms_state, torch_state = ms_backend.state_numpy(), torch_backend.state_numpy()
     assert list(ms_state) == list(torch_state)
     assert all(ms_state[k].shape == v.shape for k, v in torch_state.items())
@@ -89,10 +104,13 @@ def test_the_same_parameters_under_the_same_names(pair):
     assert len(noise) == (20 if ms_backend.spec.model.binarize else 0)
 
 
-def test_same_logits_in_eval_and_train_mode(pair):
-    ms_backend, torch_backend, data = pair
+@pytest.mark.parametrize("binarize", BINARIZED_FAST)
+def test_same_logits_in_eval_and_train_mode(pairs, binarize):
+    ms_backend, torch_backend, data = pairs(binarize)
     x = normalize_numpy(data.train_x[:BATCH], "imagenet")
-    values = values_tensor(ms_backend.spec.estimator, epoch_values(ms_backend.spec.estimator, 0, 2))
+    epoch0 = epoch_values(ms_backend.spec.estimator, 0, 2)
+    torch_backend.set_estimator_values(epoch0)
+    values = values_tensor(ms_backend.spec.estimator, epoch0)
     net, model = ms_backend.net, torch_backend.model
     net.set_train(False)
     model.eval()
@@ -107,9 +125,10 @@ def test_same_logits_in_eval_and_train_mode(pair):
     assert eval_err < LOGITS_TOLERANCE and train_err < LOGITS_TOLERANCE
 
 
-def test_every_parameter_gradient_after_one_backward(pair):
+@pytest.mark.parametrize("binarize", FP_FAST)
+def test_every_parameter_gradient_after_one_backward(pairs, binarize):
     """Training mode, FDA at its epoch-1 values (n = 18), the noise modules on with alpha > 0."""
-    ms_backend, torch_backend, data = pair
+    ms_backend, torch_backend, data = pairs(binarize)
     values = epoch_values(ms_backend.spec.estimator, 1, 2)
     torch_backend.set_estimator_values(values)
     runtime = values_tensor(ms_backend.spec.estimator, values)
@@ -139,10 +158,11 @@ def test_every_parameter_gradient_after_one_backward(pair):
     assert errors[worst] < GRADIENT_TOLERANCE, {k: v for k, v in errors.items() if v >= GRADIENT_TOLERANCE}
 
 
-def test_checkpoints_convert_both_ways_and_evaluate_alike(pair, tmp_path):
+@pytest.mark.parametrize("binarize", BOTH)
+def test_checkpoints_convert_both_ways_and_evaluate_alike(pairs, binarize, tmp_path):
     """A run's checkpoint (its meta holding the spec) converted to the other format and back keeps
     its tensors bit for bit, says whether it is the full-precision twin, and evaluates alike."""
-    ms_backend, torch_backend, data = pair
+    ms_backend, torch_backend, data = pairs(binarize)
     meta = {"epoch": 0, "history": [], "spec": ms_backend.spec.to_dict()}
     ms_backend.save_checkpoint(tmp_path / "ms.ckpt", meta)
     convert_checkpoint(tmp_path / "ms.ckpt", tmp_path / "ms.pt")
