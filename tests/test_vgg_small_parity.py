@@ -57,7 +57,8 @@ def images(cifar10) -> Cifar10Arrays:
 
 def built_pair(images: Cifar10Arrays, binarize: bool) -> tuple[MindSporeBackend, TorchBackend]:
     """Both backends, torch holding MindSpore's initial weights."""
-    ms_backend, torch_backend = MindSporeBackend(make_spec("mindspore", binarize)), TorchBackend(make_spec("torch", binarize))
+    ms_backend = MindSporeBackend(make_spec("mindspore", binarize))
+    torch_backend = TorchBackend(make_spec("torch", binarize))
     for backend in (ms_backend, torch_backend):
         backend.build()
         backend.set_data(images)
