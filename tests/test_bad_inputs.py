@@ -90,7 +90,6 @@ def _hundred_classes():
 
 SPEC_CASES = [
     Case("unknown-estimator", ("train", "estimator=sign"), "spec field 'estimator.name'", exit_code=2),
-    Case("unknown-network", ("train", "model.name=vgg"), "spec field 'model.name'", exit_code=2),
     Case("unknown-key", ("train", "train.bogus=1"), "spec field 'train.bogus': unknown key", exit_code=2),
     Case("lr-inf", ("train", "lr=inf"), "spec field 'optim.lr'", exit_code=2),
     Case("lr-huge", ("train", "lr=1e308"), "spec field 'optim.lr'", exit_code=2),
