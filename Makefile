@@ -17,10 +17,12 @@ TORCH_INDEX ?=
 
 # Studies are the files under ablations/ (profiles.toml holds the training budgets): adding a study
 # file adds its make target. PROFILE= smoke|quick|cpu|gpu|paper (default: paper with a GPU, else quick),
-# BACKENDS= e.g. torch, DEVICE= cpu|cuda|auto, SEEDS= e.g. 0,1,2 replace the profile's seeds.
+# BACKENDS= e.g. torch, DEVICE= cpu|cuda|auto, SEEDS= e.g. 0,1,2 replace the profile's seeds,
+# ARCH= resnet20|vgg_small puts every cell on that network (model.name); only as make's argument,
+# since build environments often export an ARCH of their own (x86_64).
 STUDIES := $(filter-out profiles,$(basename $(notdir $(wildcard ablations/*.toml))))
 ABLATE_FLAGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends $(BACKENDS)) \
-	$(if $(DEVICE),--device $(DEVICE)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(if $(DEVICE),--device $(DEVICE)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(filter command line,$(origin ARCH)),--arch $(ARCH))
 
 # The benchmarks. bench-gpu also runs where no .venv exists (a GPU machine with its own torch):
 # it then uses python3.
@@ -50,6 +52,7 @@ help:
 	@echo "make test-slow  the tests marked slow"
 	@echo "make ablation-<study>  run a study, resumable: $(STUDIES)"
 	@echo "                PROFILE=smoke|quick|cpu|gpu|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
+	@echo "                ARCH=resnet20|vgg_small"
 	@echo "make summary    results/summary.md, results/<study>.csv and plots from every recorded run"
 	@echo "make bench-cpu  train-step time and eval throughput of every estimator on this CPU (both backends)"
 	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"

@@ -2,14 +2,15 @@
 
 The shared training loop (bench/training.py) owns the epoch/step loop, schedules, data order and
 augmentation parameters, timing, progress and the run directory. A backend owns the framework: it
-builds the binarized ResNet-20 of bench/architecture.py from the spec, keeps the data on its device,
+builds the network of bench/networks the spec names (model.name, model.binarize), keeps the data on its device,
 runs one optimizer step, evaluates, and reads and writes checkpoints in its native format.
 `backends.prepare(spec, data)` makes one ready to use.
 
 Parameter names crossing this interface (`state_numpy`, `load_state_numpy`, `read_model_state`)
 are always the model zoo's (`backends/reference/modelzoo-resnet20-params.txt`): conv1.weight,
 bn1.gamma, bn1.moving_mean, layer1.0.relu1.w, linear.bias, ... plus the noise module's
-`*.noise_w.fc1.weight` and the like.
+`*.noise_w.fc1.weight` and the like; VGG-small's follow the same rules (attribute paths, BatchNorm's
+gamma/beta/moving_mean/moving_variance: conv0.weight, bn0.gamma, ..., fc.bias; bench/networks/vgg_small.py).
 """
 from __future__ import annotations
 

@@ -101,6 +101,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 EXAMPLES_ABLATE = """examples:
   fdabnn ablate fourier-terms --profile smoke --backends torch
   fdabnn ablate estimators --seeds 0,1,2 --dry-run           # the plan and its estimate, nothing run
+  fdabnn ablate estimators --arch vgg_small --profile smoke    # every cell on VGG-small
   fdabnn ablate estimators --profile paper --device cuda --cells-per-gpu 4
   fdabnn ablate estimators --executor ray --address HEAD:6379  # on a Ray cluster (ray start --head)
 studies are the files under ablations/ (format: bench/studies.py); profiles: ablations/profiles.toml.
@@ -132,6 +133,8 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", help="comma-separated subset of the study's backends, e.g. torch")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     p.add_argument("--seeds", help="comma-separated seeds replacing the profile's, e.g. 0,1,2")
+    p.add_argument("--arch", help="the network of every cell (model.name): resnet20 or vgg_small (default: the "
+                                  "study's, else resnet20)")
     p.add_argument("--dry-run", action="store_true", help="list the cells (done, to run, not runnable here) and "
                                                           "the estimate, then stop")
     p.add_argument("--executor", default="local", choices=["local", "ray"],
@@ -147,7 +150,7 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from bench.runner import Options, run_ablation
-    from bench.studies import parse_seeds
+    from bench.studies import parse_arch, parse_seeds
 
     if args.address and args.executor != "ray":
         raise UserError("--address joins a Ray cluster: add --executor ray (or drop --address)")
@@ -155,8 +158,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         raise UserError(f"--retries {args.retries}: expected 0 or more")
     names = tuple(b.strip() for b in args.backends.split(",") if b.strip()) if args.backends else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
+    arch = parse_arch(args.arch) if args.arch else None
     options = Options(args.executor, args.jobs, args.cells_per_gpu, args.address, args.retries, args.dry_run)
-    return run_ablation(args.study, args.profile, names, args.device, seeds, options=options)
+    return run_ablation(args.study, args.profile, names, args.device, seeds, options=options, arch=arch)
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:

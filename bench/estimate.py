@@ -3,13 +3,16 @@
 A cell's time is its start-up (interpreter, framework import, data, model build: always the
 constant in ablations/profiles.toml, records do not hold it) plus its epochs. Epoch time comes from
 the store when it holds records of the same backend, profile and device (the median of their wall
-time per epoch, evaluation included). Otherwise, on a GPU, from the benchmark records of a GPU
+time per epoch, evaluation included; records of the same network only). Otherwise, on a GPU, from
+the benchmark records of a GPU
 (`make bench-gpu`: the variant's median step at the same backend and precision, scaled linearly
 with the batch size, and the measured eval throughput); without those a GPU study is "unknown",
 never estimated from CPU numbers. On a CPU, from the per-backend constants in
 ablations/profiles.toml (measured on the 2-core development machine): seconds per step at batch
 128, scaled linearly with the batch size, and an evaluation costing a third of a step per 128 test
-images (forward only).
+images (forward only). Those constants are ResNet-20's: another network's step is taken to cost them
+times its forward multiply-accumulates over ResNet-20's (bench.networks.forward_macs: VGG-small
+~15x), a first guess until records of it exist.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Any
 
 from bench.data.augment import steps_per_epoch
 from bench.data.dataset import split_sizes
+from bench.networks import forward_macs
 from bench.studies import Cell, CostModel
 from bench.suite import bench_case
 
@@ -58,12 +62,18 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def network_cost_factor(name: str) -> float:
+    """A step of network `name` in steps of ResNet-20 (the constants'), by forward arithmetic."""
+    return forward_macs(name) / forward_macs("resnet20")
+
+
 def _epoch_s_from_constants(cell: Cell, cost: CostModel) -> float:
     train = cell.spec.train
     num_train, num_test = split_sizes(cell.spec.data.subset, cell.spec.data.test_subset)
     steps = steps_per_epoch(num_train, train.batch_size, train.max_steps_per_epoch)
-    return steps * cost.step_s(cell.spec.precision, train.batch_size) + num_test / 3 * cost.step_s(
-        cell.spec.precision, 1)
+    factor = network_cost_factor(cell.spec.model.name)
+    return factor * (steps * cost.step_s(cell.spec.precision, train.batch_size) + num_test / 3 * cost.step_s(
+        cell.spec.precision, 1))
 
 
 def _epoch_s_from_gpu_bench(cell: Cell, bench: list[dict[str, Any]]) -> float | None:
@@ -95,7 +105,7 @@ def estimate(cells: list[Cell], epochs_done: dict[str, int], costs: dict[str, Co
         spec = cell.spec
         similar = [r for r in records if r.get("profile") == cell.profile and r["spec"]["backend"] == spec.backend
                    and r["spec"]["device"] == spec.device and r["spec"].get("precision", "fp32") == spec.precision
-                   and r.get("epochs_done")]
+                   and r["spec"].get("model", {}).get("name", "resnet20") == spec.model.name and r.get("epochs_done")]
         cost = costs[spec.backend]
         epoch_s = _epoch_s_from_records(similar)
         if epoch_s is None and spec.device == "cuda":

@@ -368,13 +368,18 @@ def variant_label(spec: Spec) -> str:
     """What a run, a bench case and a micro-benchmark are called: the estimator's tag with only the
     fields that matter to it, '+noise' with the noise module ('+noise-linear', '+noise-none' with a
     shortcut other than the paper's sin), '-unfused' when the PyTorch backward runs op by op
-    (runtime.fused_estimators = false)."""
+    (runtime.fused_estimators = false); 'fp' instead of all that for a full-precision twin
+    (model.binarize = false); the network first unless it is the default ResNet-20 ('vgg_small-ste'),
+    so the labels of ResNet-20 runs, which name their directories, are what they always were."""
+    network = "" if spec.model.name == "resnet20" else f"{spec.model.name}-"
+    if not spec.model.binarize:
+        return network + "fp"
     label = estimator(spec.estimator.name).tag(spec.estimator)
     if spec.noise.enabled:
         label += "+noise" + ("" if spec.noise.shortcut == "sin" else f"-{spec.noise.shortcut or 'none'}")
     if not spec.runtime.fused_estimators:
         label += "-unfused"
-    return label
+    return network + label
 
 
 def relevant(spec: EstimatorSpec, name: str) -> bool:

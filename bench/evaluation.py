@@ -4,18 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 import backends
 from bench import store
+from bench.convert import read_state
 from bench.data.cifar10 import load_for_spec
 from bench.errors import UserError
+from bench.networks import model_of_state
 from bench.spec import Spec, build_spec, merge, parse_overrides
+
+
+def _model_of(checkpoint: Path) -> dict[str, Any]:
+    state, meta = read_state(checkpoint)
+    return model_of_state({name: tuple(np.shape(value)) for name, value in state.items()}, meta)
 
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     """A run directory or a checkpoint file -> (checkpoint, spec tree). A bare checkpoint (the model
-    zoo's fdabnn.ckpt, say) gets the default spec with the backend its suffix implies."""
+    zoo's fdabnn.ckpt, a converted file) gets the default spec with the backend its suffix implies and
+    the network its tensors are (bench.networks.model_of_state: VGG-small or ResNet-20, full
+    precision where its meta says so); other fields are given as key=value."""
     if path.is_dir():
         found = sorted(path.glob(f"{store.CHECKPOINT_STEM}.*"))
         found = [p for p in found if p.suffix in backends.CHECKPOINT_SUFFIXES]
@@ -27,7 +37,7 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
         raise UserError(f"checkpoint {path}: not found; pass a run directory or a .pt/.ckpt file")
     backend = backends.checkpoint_backend(path)
     try:
-        spec_tree = store.read_json(path.parent / store.SPEC) or {"backend": backend}
+        spec_tree = store.read_json(path.parent / store.SPEC) or {"backend": backend, "model": _model_of(path)}
     except store.TornRecord:
         raise UserError(f"{path.parent / store.SPEC}: torn (not valid JSON), so the run's spec is unknown; restore "
                         f"it, or evaluate {path} with its spec fields as key=value") from None

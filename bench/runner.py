@@ -76,7 +76,7 @@ class _Plan:
 
 def run_ablation(study_name: str, profile_name: str | None = None, backend_names: tuple[str, ...] | None = None,
                  device: str = "auto", seeds: tuple[int, ...] | None = None, console: Console | None = None,
-                 options: Options = Options()) -> int:
+                 options: Options = Options(), arch: str | None = None) -> int:
     """Run (or complete) a study; write the summary; return the exit status."""
     from bench.report import write_summary
 
@@ -86,7 +86,7 @@ def run_ablation(study_name: str, profile_name: str | None = None, backend_names
     store.require_writable(root)
     profiles = load_profiles()
     profile = profiles.pick(profile_name, device)
-    cells = [cell.found_in(root) for cell in expand(study, profile, backend_names, device, seeds)]
+    cells = [cell.found_in(root) for cell in expand(study, profile, backend_names, device, seeds, arch)]
     gpus = gpu_count() if _uses_gpus(cells) else 0
     plan = _plan(cells, root, profiles)
     console.print(f"[bold]{study.title}[/] ({study.path}), profile [bold]{profile.name}[/]: {profile.about}")

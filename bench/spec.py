@@ -18,7 +18,8 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from bench.architecture import NOISE_SHORTCUTS as NOISE_SHORTCUT_NAMES
+from bench.networks import NAMES as NETWORK_NAMES
+from bench.networks.layers import NOISE_SHORTCUTS as NOISE_SHORTCUT_NAMES
 from bench.data.dataset import TEST_PER_CLASS, TRAIN_PER_CLASS, split_sizes
 from bench.errors import UserError
 from bench.estimators import ESTIMATORS, Param, variant_label
@@ -82,7 +83,7 @@ EstimatorSpec = create_model("EstimatorSpec", __base__=_EstimatorCore, __module_
 
 class NoiseSpec(_Strict):
     """The noise adaptation module (paper Eq. 13-14): z = sign(t) + alpha * e(t), e(t) = fc2(ReLU(fc1(t)))
-    + the shortcut (bench/architecture.py NOISE_SHORTCUTS; paper Table 4 ablates it)."""
+    + the shortcut (bench/networks/layers.py NOISE_SHORTCUTS; paper Table 4 ablates it)."""
 
     enabled: bool = Field(False, description="train with FDA's noise adaptation module")
     k: int = Field(64, ge=1, description="its hidden width is max(1, d // k) for input size d")
@@ -98,7 +99,11 @@ class NoiseSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    name: Literal["resnet20"] = Field("resnet20", description="the model zoo's binarized ResNet-20")
+    name: Literal[NETWORK_NAMES] = Field("resnet20", description="the network (bench/networks): the model zoo's "
+                                                                "ResNet-20 or IR-Net's VGG-small")
+    binarize: bool = Field(True, description="false: the full-precision twin, real-valued convolutions where the "
+                                             "binarized ones were (estimator, noise and runtime.fused_estimators "
+                                             "are then ignored and reset to their defaults)")
     scaling: Literal["layer", "channel"] = Field(
         "layer", description="the binary weights' scale mean|W|: one per layer (model zoo) or per output channel")
     num_classes: int = Field(10, ge=2, description="outputs of the classifier")
@@ -151,7 +156,12 @@ class RuntimeSpec(_Strict):
 # (section, field) -> the value every run recorded before the field existed had
 DIGEST_SINCE = {("noise", "shortcut"): "sin", ("estimator", "beta"): 5.0, ("estimator", "dsq_alpha"): 0.2,
                 ("estimator", "t_min"): None, ("estimator", "t_max"): 10.0, ("estimator", "o_end"): 3.0,
-                ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1}
+                ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1, ("model", "binarize"): True}
+
+# What a full-precision twin (model.binarize = false) ignores: reset to the defaults when a spec is
+# validated, so the spec, its label and its digest say only what trains, and a grid crossing
+# estimators with binarize = [true, false] holds one FP cell, not one per estimator.
+FP_IGNORED = ("estimator", "noise", "runtime.fused_estimators")
 
 
 # Fields that the first runs' specs did not hold, oldest first, with the value those runs had; their
@@ -174,6 +184,26 @@ class Spec(_Strict):
     train: TrainSpec = TrainSpec()
     data: DataSpec = DataSpec()
     runtime: RuntimeSpec = RuntimeSpec()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fp_twin_ignores_the_binarization(cls, data: Any, handler: Any) -> "Spec":
+        """A full-precision twin's FP_IGNORED fields at their defaults, once they were validated as
+        given (a bad value is refused all the same)."""
+        spec = handler(data)
+        if spec.model.binarize or spec.to_dict() == spec._fp_normalised():
+            return spec
+        return handler(spec._fp_normalised())
+
+    def _fp_normalised(self) -> dict[str, Any]:
+        tree, defaults = self.to_dict(), Spec().to_dict()
+        for dotted in FP_IGNORED:
+            *parents, leaf = dotted.split(".")
+            node, default = tree, defaults
+            for part in parents:
+                node, default = node[part], default[part]
+            node[leaf] = default[leaf]
+        return tree
 
     @model_validator(mode="after")
     def _batch_fits_the_data(self) -> "Spec":

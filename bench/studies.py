@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.environment import REPO
 from bench.errors import UserError
+from bench.networks import NAMES as NETWORK_NAMES
 from bench.spec import BACKENDS, PRECISIONS, Spec, _flatten, build_spec, canonical_key, merge
 from bench.tomlfile import check_keys, nones, read_toml
 
@@ -263,6 +264,13 @@ def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
     return Profiles(profiles, raw["default_cpu"], raw["default_cuda"], costs)
 
 
+def parse_arch(text: str) -> str:
+    """The --arch / ARCH= network name, refused in one line unless it is one of bench.networks."""
+    if text not in NETWORK_NAMES:
+        raise UserError(f"--arch {text}: unknown network; choose one of {', '.join(NETWORK_NAMES)}")
+    return text
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """`0,1,2` -> (0, 1, 2); the SEEDS= / --seeds spelling."""
     try:
@@ -275,9 +283,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def expand(study: Study, profile: Profile, backends: tuple[str, ...] | None = None, device: str = "auto",
-           seeds: tuple[int, ...] | None = None) -> list[Cell]:
+           seeds: tuple[int, ...] | None = None, arch: str | None = None) -> list[Cell]:
     """The study's cells under `profile`: backend, then seed, then grid order; duplicates (the same
-    resolved spec from two grids) once. Ordered so a first pass over every cell finishes early."""
+    resolved spec from two grids) once. Ordered so a first pass over every cell finishes early.
+    `arch` (--arch, ARCH=) puts every cell on that network (model.name), over the study's own."""
     chosen = backends or study.backends
     for backend in chosen:
         if backend not in study.backends:
@@ -289,7 +298,8 @@ def expand(study: Study, profile: Profile, backends: tuple[str, ...] | None = No
             for grid in study.grids:
                 for combo in _combinations(grid):
                     tree = merge(merge(merge(study.base, profile.spec), combo),
-                                 {"backend": backend, "device": device, "train.seed": seed})
+                                 {"backend": backend, "device": device, "train.seed": seed,
+                                  **({"model.name": arch} if arch else {})})
                     cell = Cell(study.name, profile.name, _validate(study.path, "cell", tree))
                     cells.setdefault(cell.run_id, cell)
     return list(cells.values())

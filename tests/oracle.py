@@ -26,7 +26,7 @@ def fda_grad(x: np.ndarray, n: int, omega: float = 0.1) -> np.ndarray:
     return fda_reference(x, n, omega)
 
 
-# the noise module's shortcut s(t) and its derivative (bench.architecture.NOISE_SHORTCUTS)
+# the noise module's shortcut s(t) and its derivative (bench.networks.layers.NOISE_SHORTCUTS)
 NOISE_SHORTCUTS = {"sin": (np.sin, np.cos), "linear": (lambda t: t, np.ones_like),
                    None: (np.zeros_like, np.zeros_like)}
 

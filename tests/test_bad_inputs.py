@@ -183,6 +183,8 @@ STUDY_CASES = [
          {"s.toml": STUDY_OK}, exit_code=2),
     Case("study-seeds", ("ablate", "{case}/s.toml", "--seeds", "a,b"), "seeds 'a,b'", {"s.toml": STUDY_OK},
          exit_code=2),
+    Case("study-arch-unknown", ("ablate", "{case}/s.toml", "--arch", "vgg"), "choose one of resnet20, vgg_small",
+         {"s.toml": STUDY_OK}, exit_code=2),
     Case("study-backend", ("ablate", "{case}/s.toml", "--backends", "mindspore"), "not one of study",
          {"s.toml": STUDY_OK}, exit_code=2),
     Case("bench-suite-unknown", ("bench", "--suite", "nope"), "bench suite 'nope'", exit_code=2),

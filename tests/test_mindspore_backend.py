@@ -18,7 +18,7 @@ from backends.mindspore.augment import augment, normalization_constants  # noqa:
 from backends.mindspore.backend import MindSporeBackend  # noqa: E402
 from backends.mindspore.checkpoint import write_ckpt  # noqa: E402
 from backends.mindspore.resnet import BasicBlock, BinaryResNet20, subsample2  # noqa: E402
-from bench.architecture import Block  # noqa: E402
+from bench.networks.resnet20 import Block  # noqa: E402
 from bench.data.augment import augment_numpy, batch_plan, plan_epoch, steps_per_epoch  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.errors import UserError  # noqa: E402

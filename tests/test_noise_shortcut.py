@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.architecture import NOISE_SHORTCUTS
+from bench.networks.layers import NOISE_SHORTCUTS
 from bench.estimators import variant_label
 from bench.spec import EstimatorSpec, Spec, build_spec
 from oracle import noise_e, noise_e_grads, pseudo_grad, sign

@@ -1,4 +1,4 @@
-"""MindSpore backend: the model zoo's binarized ResNet-20 (research/cv/FDA-BNN) behind backends.base.
+"""MindSpore backend: the networks of bench/networks (the model zoo's ResNet-20, VGG-small) behind backends.base.
 
 Importing this package sets MindSpore's process environment before anything in it imports
 mindspore: the oneDNN ISA cap (bench/isa.py: MindSpore's processes only) and the log level.

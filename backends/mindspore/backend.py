@@ -1,4 +1,4 @@
-"""The MindSpore backend: the model zoo's binarized ResNet-20 trained behind backends.base.Backend.
+"""The MindSpore backend: the spec's network (bench/networks) trained behind backends.base.Backend.
 
 Execution: GRAPH_MODE by default, the whole step (gather + augment the batch on the device, forward,
 label-smoothed loss, backward with the estimators' custom bprop, optimizer) one @ms.jit graph
@@ -39,7 +39,7 @@ from backends.mindspore.augment import augment, normalization_constants, normali
 from backends.mindspore.checkpoint import OPTIMIZER_PREFIX, read_ckpt, write_ckpt
 from backends.mindspore.estimators import values_tensor
 from backends.mindspore.loss import smoothed_cross_entropy
-from backends.mindspore.resnet import BinaryResNet20
+from backends.mindspore.networks import build_network
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import cpu_model
 from bench.errors import UserError
@@ -152,7 +152,7 @@ class MindSporeBackend(Backend):
 
     def __init__(self, spec: Spec):
         super().__init__(spec)
-        self.net: BinaryResNet20 | None = None
+        self.net: nn.Cell | None = None
         self._pending: list[tuple[Tensor, Tensor, int]] = []
         self._count = self._steps = 0
 
@@ -175,7 +175,7 @@ class MindSporeBackend(Backend):
         spec = self.spec
         self._configure_context()
         ms.set_seed(spec.train.seed)
-        net = BinaryResNet20(spec)
+        net = build_network(spec)
         net.set_train(True)
         self.net = net
         self._amp_net = net if spec.precision == "fp32" else amp.auto_mixed_precision(
@@ -191,7 +191,7 @@ class MindSporeBackend(Backend):
         self._train_step = self._make_train_step()
         self._eval_batch = self._make_eval_batch()
 
-    def _require_net(self) -> BinaryResNet20:
+    def _require_net(self) -> nn.Cell:
         if self.net is None:
             raise RuntimeError("MindSporeBackend.build() must run before training, evaluation or checkpoints")
         return self.net

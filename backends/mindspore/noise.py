@@ -3,12 +3,12 @@ backends/pytorch/noise.py:
 
     e(t) = fc2(ReLU(fc1(t))) + a s(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
 
-s(t) = sin(t), t or 0 as noise.shortcut says (bench.architecture.NOISE_SHORTCUTS), a = noise.sin_scale,
+s(t) = sin(t), t or 0 as noise.shortcut says (bench.networks.layers.NOISE_SHORTCUTS), a = noise.sin_scale,
 
 applied as z = sign_est(t) + alpha * e(t) during training (alpha decays to 0, so the deployed layer is
 binary). t is one output channel's flattened kernel (d = C_in * 9) for weights, one pixel's channel
 vector (d = C_in) for activations. Both linears are bias-free, initialised N(0, 1/fan_in); h:
-bench.architecture.noise_hidden_width.
+bench.networks.layers.noise_hidden_width.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import math
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import Normal
 
-from bench.architecture import NOISE_SHORTCUTS, noise_hidden_width
+from bench.networks.layers import NOISE_SHORTCUTS, noise_hidden_width
 
 
 def _dense(fan_in: int, fan_out: int) -> nn.Dense:

@@ -1,4 +1,5 @@
-"""The binarized ResNet-20 of bench/architecture.py in MindSpore; convolutions: binconv.py.
+"""The ResNet-20 of bench/networks/resnet20.py in MindSpore, binarized or its full-precision twin;
+convolutions: binconv.py.
 
 Parameter names are the model zoo's (backends/reference/modelzoo-resnet20-params.txt), being the
 attribute paths: conv1.weight, bn1.gamma, bn1.moving_mean, layer1.0.conv1.weight, layer1.0.relu1.w,
@@ -11,8 +12,9 @@ from __future__ import annotations
 from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import HeNormal
 
-from backends.mindspore.binconv import BinConv2d
-from bench.architecture import BN_EPS, BN_MOMENTUM, PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
+from backends.mindspore.binconv import conv3x3
+from bench.networks.layers import BN_EPS, BN_MOMENTUM
+from bench.networks.resnet20 import PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
 from bench.spec import Spec
 
 
@@ -33,9 +35,9 @@ class BasicBlock(nn.Cell):
     def __init__(self, block: Block, spec: Spec):
         super().__init__()
         in_channels, out_channels, stride = block
-        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec)
+        self.conv1 = conv3x3(in_channels, out_channels, stride, spec)
         self.bn1 = _bn(out_channels)
-        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec)
+        self.conv2 = conv3x3(out_channels, out_channels, 1, spec)
         self.bn2 = _bn(out_channels)
         self.relu1 = nn.PReLU(channel=1, w=PRELU_INIT)
         self.relu2 = nn.PReLU(channel=1, w=PRELU_INIT)

@@ -1,2 +1,3 @@
-"""PyTorch backend: the binarized ResNet-20 of the FDA-BNN model zoo, its sign estimators and noise
-adaptation module, trained on device-resident uint8 CIFAR-10 (backend.py holds the Backend)."""
+"""PyTorch backend: the networks of bench/networks (the FDA-BNN model zoo's ResNet-20, VGG-small),
+their sign estimators and noise adaptation module, trained on device-resident uint8 CIFAR-10
+(backend.py holds the Backend)."""

@@ -1,4 +1,4 @@
-"""The PyTorch backend: builds the binarized ResNet-20 from the spec and runs its optimizer steps.
+"""The PyTorch backend: builds the spec's network (bench/networks) and runs its optimizer steps.
 
 Data stays on the training device as uint8 (airbench's recipe): a step sends one small int64
 tensor (indices, crop offsets, flips) to the device, gathers and augments the batch there, and runs
@@ -29,8 +29,8 @@ from backends.pytorch.augment import augment_batch, normalization_table, normali
 from backends.pytorch.estimators.core import compile_named
 from backends.pytorch.loss import label_smoothed_cross_entropy
 from backends.pytorch.names import torch_to_zoo
-from backends.pytorch.resnet import BinaryResNet20
-from bench.architecture import spec_tree_for_state
+from backends.pytorch.networks import build_network
+from bench.networks import spec_tree_for_state
 from bench.data.dataset import Cifar10Arrays
 from bench.environment import cpu_model
 from bench.errors import UserError
@@ -119,7 +119,7 @@ class TorchBackend(Backend):
         super().__init__(spec)
         self._amp_dtype = _AMP_DTYPES[spec.precision]
         self._channels_last = self.device == "cuda" and spec.runtime.channels_last
-        self.model: BinaryResNet20 | None = None
+        self.model: torch.nn.Module | None = None
         self._graph_off = captured_step.unavailable_reason(self.device, spec.precision, spec.runtime.compile)
         if not spec.runtime.cuda_graph:
             self._graph_off = "runtime.cuda_graph = false"
@@ -141,7 +141,7 @@ class TorchBackend(Backend):
         else:
             torch.backends.cudnn.deterministic = spec.runtime.deterministic
             torch.backends.cudnn.benchmark = not spec.runtime.deterministic
-        self.model = BinaryResNet20(spec).to(self.device)
+        self.model = build_network(spec).to(self.device)
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.train()
@@ -177,7 +177,7 @@ class TorchBackend(Backend):
             return self._forward_loss(images, labels, alpha)
         return compile_named(forward_loss, f"forward_loss_{id(self):x}", dynamic=None)
 
-    def _require_model(self) -> BinaryResNet20:
+    def _require_model(self) -> torch.nn.Module:
         if self.model is None:
             raise RuntimeError("TorchBackend.build() must run before training, evaluation or checkpoints")
         return self.model
@@ -371,8 +371,8 @@ class TorchBackend(Backend):
         does not know is kept as it is, so a destination's check reports it as unexpected."""
         state, meta = _model_state(_load(path), path)
         arrays = {k: v.numpy() for k, v in state.items() if not k.endswith(".num_batches_tracked")}
-        tree = spec_tree_for_state({k: tuple(v.shape) for k, v in arrays.items()})
-        mapping = torch_to_zoo(BinaryResNet20(build_spec({**tree, "device": "cpu"})))
+        tree = spec_tree_for_state({k: tuple(v.shape) for k, v in arrays.items()}, meta)
+        mapping = torch_to_zoo(build_network(build_spec({**tree, "device": "cpu"})))
         return {mapping.get(k, k): v for k, v in arrays.items()}, meta
 
     def state_numpy(self) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""The binarized 3x3 convolution of the FDA-BNN ResNet-20.
+"""The binarized 3x3 convolution every network of bench/networks uses (the FDA-BNN model zoo's), and
+its full-precision twin (model.binarize = false); `conv3x3` picks one from the spec.
 
     a = sign_est(x)                  [+ alpha * e_a(x),  e_a over each pixel's channel vector]
     b = sign_est(W)                  [+ alpha * e_w(W),  e_w over each output channel's kernel]
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backends.pytorch.estimators import make_estimator
+from backends.pytorch.estimators import SignEstimator, make_estimator
 from backends.pytorch.noise import NoiseAdaptation
 from bench.spec import Spec
 
@@ -77,3 +78,28 @@ class BinConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", scaling={self.scaling}"
+
+
+class RealConv2d(nn.Conv2d):
+    """The full-precision twin of BinConv2d: 3x3, padding 1, no bias, real-valued weights and inputs;
+    the same parameter name (weight) and call, alpha ignored (it has no noise module)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+    def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
+        return super().forward(x)
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int, spec: Spec) -> BinConv2d | RealConv2d:
+    """The network's 3x3 convolution: binarized, or real-valued when model.binarize is false."""
+    if spec.model.binarize:
+        return BinConv2d(in_channels, out_channels, stride, spec)
+    return RealConv2d(in_channels, out_channels, stride)
+
+
+def set_estimator_values(model: nn.Module, values: dict[str, dict[str, float]]) -> None:
+    """Each estimator module's runtime values from now on, by its role (bench/estimators.py)."""
+    for module in model.modules():
+        if isinstance(module, SignEstimator):
+            module.set_values(values[module.role])

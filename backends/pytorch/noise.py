@@ -5,7 +5,7 @@ small two-layer perceptron plus a fixed shortcut (a sinusoid in the paper),
 
     e(t) = fc2(ReLU(fc1(t))) + a s(t),     fc1: d -> h, fc2: h -> d, h = max(1, d // k),
 
-s(t) = sin(t), t or 0 as noise.shortcut says (sin, linear or None: bench.architecture.NOISE_SHORTCUTS),
+s(t) = sin(t), t or 0 as noise.shortcut says (sin, linear or None: bench.networks.layers.NOISE_SHORTCUTS),
 a = noise.sin_scale,
 
 and trains the binarised layer with  z = sign_est(t) + alpha * e(t),  alpha decaying to 0 so the
@@ -13,7 +13,7 @@ deployed layer is purely binary. t is a vector of d numbers: for weights, one ou
 flattened kernel (d = C_in * 3 * 3); for activations, one pixel's channel vector (d = C_in).
 
 Both linears are bias-free and initialised N(0, 1/fan_in) (zero mean, unit output variance for unit
-input variance); h: bench.architecture.noise_hidden_width.
+input variance); h: bench.networks.layers.noise_hidden_width.
 
 Fused (runtime.fused_estimators, like the estimators' backward in estimators/core.py): op by op,
 sign_est(t) + alpha * e(t) on an activation is the sign, a channels-last copy, two matmuls, sin, a
@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from backends.pytorch.estimators.core import SignEstimator, compile_named
-from bench.architecture import NOISE_SHORTCUTS, noise_hidden_width
+from bench.networks.layers import NOISE_SHORTCUTS, noise_hidden_width
 
 
 def _linear(w: Tensor, t: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""The binarized ResNet-20 of bench/architecture.py in PyTorch; convolutions: binconv.py.
+"""The ResNet-20 of bench/networks/resnet20.py in PyTorch, binarized or its full-precision twin;
+convolutions: binconv.py.
 
 Modules are registered in the model zoo's order and under its names (conv1, bn1, layer1.0.conv1,
 layer1.0.bn1, layer1.0.conv2, layer1.0.bn2, layer1.0.relu1, layer1.0.relu2, ..., linear), so
@@ -14,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backends.pytorch.binconv import BinConv2d
-from backends.pytorch.estimators import SignEstimator
-from bench.architecture import BN_EPS, BN_MOMENTUM, PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
+from backends.pytorch.binconv import conv3x3, set_estimator_values
+from bench.networks.layers import BN_EPS, BN_MOMENTUM
+from bench.networks.resnet20 import PRELU_INIT, STAGE_WIDTHS, Block, shortcut_padding, stage_blocks
 from bench.spec import Spec
 
 
@@ -37,9 +38,9 @@ class BasicBlock(nn.Module):
         in_channels, out_channels, stride = block
         self.out_channels, self.stride = out_channels, stride
         # registration order = the model zoo's parameter order: conv1, bn1, conv2, bn2, relu1, relu2
-        self.conv1 = BinConv2d(in_channels, out_channels, stride, spec)
+        self.conv1 = conv3x3(in_channels, out_channels, stride, spec)
         self.bn1 = _bn(out_channels)
-        self.conv2 = BinConv2d(out_channels, out_channels, 1, spec)
+        self.conv2 = conv3x3(out_channels, out_channels, 1, spec)
         self.bn2 = _bn(out_channels)
         self.relu1 = nn.PReLU(num_parameters=1, init=PRELU_INIT)
         self.relu2 = nn.PReLU(num_parameters=1, init=PRELU_INIT)
@@ -74,9 +75,7 @@ class BinaryResNet20(nn.Module):
 
     def set_estimator_values(self, values: dict[str, dict[str, float]]) -> None:
         """Each estimator module's runtime values from now on, by its role (bench/estimators.py)."""
-        for module in self.modules():
-            if isinstance(module, SignEstimator):
-                module.set_values(values[module.role])
+        set_estimator_values(self, values)
 
     def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
         x = self.bn1(self.conv1(x))
