@@ -44,7 +44,7 @@ REHEARSAL_VENV := .venv-gpu-rehearsal
 REHEARSAL_PACKAGES := torch==2.13.0 "numpy>=2,<3" pandas rich scipy matplotlib tensorboard pytest pytest-benchmark
 REHEARSAL_OUT ?= .gpu-rehearsal
 
-.PHONY: help setup test test-slow summary bench-cpu bench-gpu bench-micro gpu-wheels gpu-data gpu-rehearsal \
+.PHONY: help setup test test-slow summary pretrain-fp bench-cpu bench-gpu bench-micro gpu-wheels gpu-data gpu-rehearsal \
 	$(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
@@ -53,6 +53,8 @@ help:
 	@echo "make ablation-<study>  run a study, resumable: $(STUDIES)"
 	@echo "                PROFILE=smoke|quick|cpu|gpu|paper BACKENDS=torch,mindspore DEVICE=cpu|cuda|auto SEEDS=0,1,2"
 	@echo "                ARCH=resnet20|vgg_small"
+	@echo "make pretrain-fp  a full-precision checkpoint for init.from (ARCH=, PROFILE=, BACKENDS=, DEVICE=); the"
+	@echo "                protocol study starts from it: make pretrain-fp PROFILE=cpu && make ablation-protocol PROFILE=cpu"
 	@echo "make summary    results/summary.md, results/<study>.csv and plots from every recorded run"
 	@echo "make bench-cpu  train-step time and eval throughput of every estimator on this CPU (both backends)"
 	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"
@@ -76,6 +78,12 @@ test-slow: setup
 
 $(addprefix ablation-,$(STUDIES)): ablation-%: setup
 	$(FDABNN) ablate $* $(ABLATE_FLAGS)
+
+# The full-precision checkpoint init.from = "pretrain-fp" names (bench/init/pretrain.py): one seed, the
+# profile's `pretrain` budget; it prints the path and the init.from to write.
+pretrain-fp: setup
+	$(FDABNN) pretrain-fp $(if $(PROFILE),--profile $(PROFILE)) $(if $(BACKENDS),--backends $(BACKENDS)) \
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(filter command line,$(origin ARCH)),--arch $(ARCH))
 
 summary: setup
 	$(FDABNN) summary

@@ -38,7 +38,7 @@ from bench.environment import describe
 from bench.errors import Unsupported, UserError
 from bench.launcher import run_child
 from bench.spec import build_spec
-from bench.suite import Group, Suite, group_id, load_suite
+from bench.suite import Group, Suite, case_reference, group_id, load_suite
 from bench.timing import summarize
 
 
@@ -292,12 +292,12 @@ def results_tables(directory: Path) -> list[Table]:
         table.add_column("status", no_wrap=True)
         for column in ("median ms", "p90 ms", "img/s", "x STE", "data share"):
             table.add_column(column, justify="right", no_wrap=True)
-        base = next((r["timing"]["median_ms"] for r in rows if r["case"] == "ste" and r.get("status") == "ok"), None)
+        bases = {r["case"]: r["timing"]["median_ms"] for r in rows if r.get("status") == "ok"}
         for r in rows:
             if r.get("status") != "ok":
                 table.add_row(r["case"], r.get("status", "?"), "", "", "", "", "")
                 continue
-            t = r["timing"]
+            t, base = r["timing"], bases.get(case_reference(r["case"]))
             table.add_row(r["case"], "ok", f"{t['median_ms']:.2f}", f"{t['p90_ms']:.2f}", f"{t['images_per_s']:.0f}",
                           f"{t['median_ms'] / base:.2f}" if base else "",
                           f"{r['data_share']:.1%}" if r.get("data_share") is not None else "")

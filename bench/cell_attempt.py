@@ -22,6 +22,7 @@ import backends
 from bench import isa, store
 from bench.environment import describe
 from bench.errors import Unsupported
+from bench.init import source as init_source
 from bench.launcher import run_child
 from bench.spec import build_spec
 
@@ -89,6 +90,6 @@ def record_unrun(job: CellJob, status: str, reason: str) -> Attempt:
     history = store.read_progress(run_dir)
     environment = describe() | {"device": backends.resolved_device(spec)}
     record = store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
-                              reason, None)
+                              reason, None, init_source.recorded(run_dir))
     store.atomic_write_json(run_dir / store.RECORD, record)
     return Attempt(status, reason, record, socket.gethostname())

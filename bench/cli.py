@@ -163,6 +163,40 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     return run_ablation(args.study, args.profile, names, args.device, seeds, options=options, arch=arch)
 
 
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain-fp", help="train and store a full-precision checkpoint for init.from",
+                       description="Train the full-precision twin (model.binarize=false) of a network at the "
+                                   "profile's pretraining budget (ablations/profiles.toml: its spec, then its "
+                                   "`pretrain` table), as a cell of the study `pretrain-fp` with a record like any "
+                                   "run; resumable. Then init.from = \"pretrain-fp:<profile>\" (in a study: "
+                                   "\"pretrain-fp\") starts a run of that network and backend from it.")
+    p.add_argument("--arch", default="resnet20", help="the network: resnet20 (default) or vgg_small")
+    p.add_argument("--profile", help="the budget (default: as fdabnn ablate chooses it)")
+    p.add_argument("--backends", help="comma-separated, e.g. torch (default: both)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    p.set_defaults(func=_cmd_pretrain)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from bench import store
+    from bench.init import pretrain
+    from bench.init.reference import PRETRAIN
+    from bench.runner import run_ablation
+    from bench.studies import load_profiles, parse_arch
+
+    arch = parse_arch(args.arch)
+    names = tuple(b.strip() for b in args.backends.split(",") if b.strip()) if args.backends else None
+    profile = load_profiles().pick(args.profile, args.device)
+    status = run_ablation(pretrain.study(), profile.name, device=args.device,
+                          cells_of=lambda chosen: pretrain.cells(chosen, arch, names, args.device))
+    for cell in pretrain.cells(profile, arch, names, args.device):
+        run_dir = store.results_root() / "runs" / cell.run_id
+        if (store.read_record(run_dir) or {}).get("status") == "finished":
+            print(f"{cell.spec.backend} {arch}: {run_dir}")
+    print(f'init.from = "{PRETRAIN}:{profile.name}" names it (in a study of profile {profile.name}: "{PRETRAIN}")')
+    return status
+
+
 def _add_summary(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="tabulate every record: results/summary.md, results/<study>.csv, plots",
                        description="Read every run record under results/runs/ (FDABNN_RESULTS to change), "
@@ -239,7 +273,7 @@ def parser() -> argparse.ArgumentParser:
                                 "ablation suite (FDA-BNN, STE, ApproxSign) on PyTorch and MindSpore.",
                                 epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_ablate, _add_summary, _add_bench, _add_convert):
+    for add in (_add_train, _add_eval, _add_ablate, _add_pretrain, _add_summary, _add_bench, _add_convert):
         add(sub)
     return p
 

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from bench.init.reference import label_suffix
+
 if TYPE_CHECKING:  # the spec imports this module for its choices
     from bench.spec import EstimatorSpec, Spec
 
@@ -370,16 +372,18 @@ def variant_label(spec: Spec) -> str:
     shortcut other than the paper's sin), '-unfused' when the PyTorch backward runs op by op
     (runtime.fused_estimators = false); 'fp' instead of all that for a full-precision twin
     (model.binarize = false); the network first unless it is the default ResNet-20 ('vgg_small-ste'),
-    so the labels of ResNet-20 runs, which name their directories, are what they always were."""
+    so the labels of ResNet-20 runs, which name their directories, are what they always were; where
+    the weights started last ('ste-from-fp', bench/init/reference.py), nothing for a fresh start."""
     network = "" if spec.model.name == "resnet20" else f"{spec.model.name}-"
+    start = label_suffix(spec.init.from_)
     if not spec.model.binarize:
-        return network + "fp"
+        return network + "fp" + start
     label = estimator(spec.estimator.name).tag(spec.estimator)
     if spec.noise.enabled:
         label += "+noise" + ("" if spec.noise.shortcut == "sin" else f"-{spec.noise.shortcut or 'none'}")
     if not spec.runtime.fused_estimators:
         label += "-unfused"
-    return network + label
+    return network + label + start
 
 
 def relevant(spec: EstimatorSpec, name: str) -> bool:

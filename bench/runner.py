@@ -33,7 +33,7 @@ import backends
 from bench import store
 from bench.cell_attempt import BUSY, Attempt, CellJob, join_study, record_unrun
 from bench.environment import describe
-from bench.errors import Unsupported
+from bench.errors import Unsupported, UserError
 from bench.estimate import Estimate, estimate, format_duration
 from bench.executors import Executor, make_executor
 from bench.store import Busy
@@ -74,19 +74,23 @@ class _Plan:
     estimate: Estimate
 
 
-def run_ablation(study_name: str, profile_name: str | None = None, backend_names: tuple[str, ...] | None = None,
-                 device: str = "auto", seeds: tuple[int, ...] | None = None, console: Console | None = None,
-                 options: Options = Options(), arch: str | None = None) -> int:
-    """Run (or complete) a study; write the summary; return the exit status."""
+def run_ablation(study_name: str | Study, profile_name: str | None = None,
+                 backend_names: tuple[str, ...] | None = None, device: str = "auto",
+                 seeds: tuple[int, ...] | None = None, console: Console | None = None,
+                 options: Options = Options(), arch: str | None = None,
+                 cells_of: Any = None) -> int:
+    """Run (or complete) a study (by name, or a Study built elsewhere with `cells_of(profile)` making
+    its cells: `make pretrain-fp`); write the summary; return the exit status."""
     from bench.report import write_summary
 
     console = console or Console()
-    study = load_study(study_name)
+    study = study_name if isinstance(study_name, Study) else load_study(study_name)
     root = store.results_root() / "runs"
     store.require_writable(root)
     profiles = load_profiles()
     profile = profiles.pick(profile_name, device)
-    cells = [cell.found_in(root) for cell in expand(study, profile, backend_names, device, seeds, arch)]
+    made = cells_of(profile) if cells_of else expand(study, profile, backend_names, device, seeds, arch)
+    cells = [cell.found_in(root) for cell in made]
     gpus = gpu_count() if _uses_gpus(cells) else 0
     plan = _plan(cells, root, profiles)
     console.print(f"[bold]{study.title}[/] ({study.path}), profile [bold]{profile.name}[/]: {profile.about}")
@@ -100,6 +104,7 @@ def run_ablation(study_name: str, profile_name: str | None = None, backend_names
     if options.dry_run:
         _print_plan(plan, options, slots, gpus, console)
         return 0
+    _require_init_sources(plan.todo)
     if plan.todo:
         console.print(plan.estimate.describe(plan.todo, slots))
     started = time.time()
@@ -134,6 +139,24 @@ def _record_session(study: Study, profile: str, options: Options, slots: int, gp
         "wall_s": time.time() - started, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "environment": describe(),
     })
+
+
+def _require_init_sources(todo: list[Cell]) -> None:
+    """Every init.from of the cells to run resolves (a pretrain-fp checkpoint trained, a path there),
+    before any is launched: refused in one line naming the fix (bench/init/pretrain.py)."""
+    from bench.init.source import resolve
+
+    seen = set()
+    for cell in todo:
+        spec, run_dir = cell.spec, store.results_root() / "runs" / cell.run_id
+        key = (spec.init.from_, spec.model.name, spec.model.num_classes, spec.backend, spec.device)
+        if spec.init.from_ is None or key in seen or any(run_dir.glob(f"{store.CHECKPOINT_STEM}.*")):
+            continue  # none to load, checked already, or resuming from its own checkpoint
+        seen.add(key)
+        try:
+            resolve(spec)
+        except UserError as exc:
+            raise UserError(f"study {cell.study}, cell {cell.name}: {exc}") from None
 
 
 def _uses_gpus(cells: list[Cell]) -> bool:

@@ -109,6 +109,20 @@ class ModelSpec(_Strict):
     num_classes: int = Field(10, ge=2, description="outputs of the classifier")
 
 
+class InitSpec(_Strict):
+    """Where the weights start (bench/init: the reference's forms, its resolution and the checks)."""
+
+    # `from` is a Python keyword: the attribute is from_, the field (spec files, key=value, records) `from`
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(
+        None, alias="from", min_length=1,
+        description="none: a fresh initialisation; else a run directory or a .pt/.pth/.ckpt checkpoint of either "
+                    "backend whose network matches (its last epoch's weights), or pretrain-fp:<profile> (the FP "
+                    "checkpoint `make pretrain-fp PROFILE=<profile>` stored for this network and backend; in a "
+                    "study, pretrain-fp alone names the study's profile)")
+
+
 class OptimSpec(_Strict):
     name: Literal["sgd", "adam"] = Field("sgd", description="the optimizer")
     lr: float = Field(0.1, gt=0, le=10, description="learning rate at step 0")
@@ -156,7 +170,8 @@ class RuntimeSpec(_Strict):
 # (section, field) -> the value every run recorded before the field existed had
 DIGEST_SINCE = {("noise", "shortcut"): "sin", ("estimator", "beta"): 5.0, ("estimator", "dsq_alpha"): 0.2,
                 ("estimator", "t_min"): None, ("estimator", "t_max"): 10.0, ("estimator", "o_end"): 3.0,
-                ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1, ("model", "binarize"): True}
+                ("estimator", "cut"): 1.5, ("estimator", "interval"): 0.1, ("model", "binarize"): True,
+                ("init", "from"): None}
 
 # What a full-precision twin (model.binarize = false) ignores: reset to the defaults when a spec is
 # validated, so the spec, its label and its digest say only what trains, and a grid crossing
@@ -180,6 +195,7 @@ class Spec(_Strict):
     estimator: EstimatorSpec = EstimatorSpec()
     noise: NoiseSpec = NoiseSpec()
     model: ModelSpec = ModelSpec()
+    init: InitSpec = InitSpec()
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     data: DataSpec = DataSpec()
@@ -214,7 +230,7 @@ class Spec(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return _canonical(self.model_dump(mode="json"))
+        return _canonical(self.model_dump(mode="json", by_alias=True))
 
     def digest(self) -> str:
         """Stable hash of everything that changes the result, for run directory names. A field added
@@ -229,6 +245,8 @@ class Spec(_Strict):
         for (section, name), value in DIGEST_SINCE.items():
             if tree[section].get(name, value) == value:
                 tree[section].pop(name, None)
+                if not tree[section]:  # a section added since (init): absent from the older trees
+                    del tree[section]
         found = [_hash(tree)]
         for (section, name), value in reversed(LEGACY_FIELDS.items()):
             if tree[section].get(name, value) != value:
@@ -286,13 +304,26 @@ def canonical_key(key: str, value: Any = None) -> str:
     return key
 
 
+def _model_field(model: Any, part: str) -> Any:
+    """The FieldInfo of `model`'s field named `part` as spec files spell it (its alias where it has
+    one: init.from), None when there is none."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    return next((info for name, info in model.model_fields.items() if (info.alias or name) == part), None)
+
+
+def _field_name(name: str, info: Any) -> str:
+    return info.alias or name
+
+
 def _annotation(dotted: str) -> Any:
     """The type of spec field `dotted`, None when there is no such field (build_spec names it)."""
     model: Any = Spec
     for part in dotted.split("."):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        info = _model_field(model, part)
+        if info is None:
             return None
-        model = model.model_fields[part].annotation
+        model = info.annotation
     return None if isinstance(model, type) and issubclass(model, BaseModel) else model
 
 
@@ -418,8 +449,8 @@ def build_spec(tree: dict[str, Any]) -> Spec:
             section = err["loc"][:-1]
             model: type[BaseModel] = Spec
             for part in section:
-                model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
-            allowed = ", ".join(model.model_fields)
+                model = _model_field(model, str(part)).annotation
+            allowed = ", ".join(_field_name(name, info) for name, info in model.model_fields.items())
             raise UserError(f"spec field '{field}': unknown key; allowed here: {allowed}") from None
         if err["type"] == "value_error":  # a check across fields: its message names them
             where = f"spec field '{field}'" if err["loc"] else "spec"
@@ -453,6 +484,7 @@ def field_help() -> list[str]:
 def _fields(model: type[BaseModel], prefix: str) -> list[tuple[str, Any]]:
     out = []
     for name, info in model.model_fields.items():
+        name = _field_name(name, info)
         if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
             out.extend(_fields(info.annotation, f"{prefix}{name}."))
         else:
@@ -465,9 +497,9 @@ def _field_info(loc: tuple[Any, ...]) -> Any:
     model: Any = Spec
     info = None
     for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        info = _model_field(model, str(part))
+        if info is None:
             return None
-        info = model.model_fields[part]
         model = info.annotation
     return None if isinstance(model, type) and issubclass(model, BaseModel) else info
 

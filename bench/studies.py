@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.environment import REPO
 from bench.errors import UserError
+from bench.init.reference import for_profile
 from bench.networks import NAMES as NETWORK_NAMES
 from bench.spec import BACKENDS, PRECISIONS, Spec, _flatten, build_spec, canonical_key, merge
 from bench.tomlfile import check_keys, nones, read_toml
@@ -37,7 +38,7 @@ from bench.tomlfile import check_keys, nones, read_toml
 ABLATIONS = REPO / "ablations"
 PROFILES_FILE = ABLATIONS / "profiles.toml"
 STUDY_KEYS = {"title": str, "question": str, "backends": list, "base": dict, "grid": list}
-PROFILE_KEYS = {"about": str, "seeds": list, "spec": dict}
+PROFILE_KEYS = {"about": str, "seeds": list, "spec": dict, "pretrain": dict}
 ESTIMATE_KEYS = ("step_s_at_batch_128", "startup_s")
 # fields the runner sets on every cell, last: a study that sets them would be overruled without a word
 RUNNER_FIELDS = {"train.seed": "the seeds are the profile's; run others with --seeds 0,1,2",
@@ -62,6 +63,8 @@ class Profile:
     about: str
     seeds: tuple[int, ...]
     spec: dict[str, Any]
+    # laid over `spec` for `make pretrain-fp` (bench/init/pretrain.py): the FP checkpoint's budget
+    pretrain: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -242,9 +245,10 @@ def load_profiles(path: Path = PROFILES_FILE) -> Profiles:
         seeds = table.get("seeds", [0])
         if not seeds or not all(type(s) is int and s >= 0 for s in seeds):
             raise UserError(f"{path}: [profile.{name}] key 'seeds': expected a non-empty list of integers >= 0")
-        spec = nones(table.get("spec", {}))
+        spec, pretrain = nones(table.get("spec", {})), nones(table.get("pretrain", {}))
         _validate(path, f"[profile.{name}.spec]", spec)
-        profiles[name] = Profile(name, table.get("about", ""), tuple(seeds), spec)
+        _validate(path, f"[profile.{name}.pretrain]", merge(spec, pretrain))
+        profiles[name] = Profile(name, table.get("about", ""), tuple(seeds), spec, pretrain)
     costs = {}
     for backend, table in raw.get("estimate", {}).items():
         if backend not in BACKENDS:
@@ -286,7 +290,9 @@ def expand(study: Study, profile: Profile, backends: tuple[str, ...] | None = No
            seeds: tuple[int, ...] | None = None, arch: str | None = None) -> list[Cell]:
     """The study's cells under `profile`: backend, then seed, then grid order; duplicates (the same
     resolved spec from two grids) once. Ordered so a first pass over every cell finishes early.
-    `arch` (--arch, ARCH=) puts every cell on that network (model.name), over the study's own."""
+    `arch` (--arch, ARCH=) puts every cell on that network (model.name), over the study's own. An
+    init.from of bare `pretrain-fp` (bench/init/reference.py) becomes pretrain-fp:<profile>: the FP
+    checkpoint pretrained at this profile's budget."""
     chosen = backends or study.backends
     for backend in chosen:
         if backend not in study.backends:
@@ -300,6 +306,8 @@ def expand(study: Study, profile: Profile, backends: tuple[str, ...] | None = No
                     tree = merge(merge(merge(study.base, profile.spec), combo),
                                  {"backend": backend, "device": device, "train.seed": seed,
                                   **({"model.name": arch} if arch else {})})
+                    if (start := tree.get("init", {}).get("from")) is not None:
+                        tree["init"]["from"] = for_profile(start, profile.name)
                     cell = Cell(study.name, profile.name, _validate(study.path, "cell", tree))
                     cells.setdefault(cell.run_id, cell)
     return list(cells.values())

@@ -5,8 +5,12 @@ A suite file (bench/suites/<name>.toml) holds
     title, device ("cpu" | "cuda"), backends, warmup, steps, rounds, eval_images, budget_s
     [base]            spec fields shared by every case (dotted keys)
     [[groups]]        one or more, in priority order: backend, precision, batch, compile, and
-                      optionally estimators (variant labels; default all), steps and rounds,
-                      cuda_graph (the captured step)
+                      optionally estimators (variant labels; default: every variant of the group's
+                      network), steps and rounds, cuda_graph (the captured step), network (the
+                      network the group is about, default resnet20: it names the group, e.g.
+                      torch-fp32-b128-eager-vgg_small, and chooses its default variants; a
+                      group may still time another network's variant beside its own, e.g. ResNet-20's
+                      STE beside VGG-small's for the ratio of the two)
     [[groups.beside]] cases timed in the same rounds as the group's own with one of its key fields
                       changed (precision, cuda_graph) and optionally their own estimators: a ratio
                       between precisions or step modes then comes from one run; their records are
@@ -19,7 +23,9 @@ The estimator variants are bench/suites/estimators.toml, each a set of spec over
 bench.estimators.variant_label: its [sets] (every estimator of bench.estimators.ESTIMATORS at its
 defaults under one set of overrides, e.g. "every+noise") and its listed variants. A group's
 estimators name variants by label or sets by name, so a new estimator is timed without an edit
-here. A case is a (group, variant); its spec is, last winning: the spec defaults <- the group
+here. A variant may set model.name and model.binarize: the full-precision twin `fp` is timed beside
+the binarized ResNet-20 in the same rounds (what the binarization itself costs), VGG-small's variants
+(the `vgg_small` set, `vgg_small-fp`) in groups of their own network. A case is a (group, variant); its spec is, last winning: the spec defaults <- the group
 (backend, precision, batch, compile) and the suite's device <- [base] <- the variant.
 """
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.networks import NAMES as NETWORK_NAMES
 from bench.estimators import NAMES as ESTIMATOR_NAMES
 from bench.estimators import variant_label
 from bench.spec import BACKENDS, PRECISIONS, Spec, build_spec
@@ -41,7 +48,8 @@ GROUP_KEYS = ("backend", "precision", "batch", "compile")
 SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
               "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list, "estimate": dict}
 GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
-                "beside": list, "estimators": list, "steps": int, "rounds": int}
+                "beside": list, "estimators": list, "steps": int, "rounds": int, "network": str}
+DEFAULT_NETWORK = "resnet20"  # a group's network unless it names one: not in its id, as before networks
 BESIDE_FIELDS = {"precision": str, "cuda_graph": bool, "estimators": list}
 ESTIMATE_KEYS = {"startup_s": (int, float), "case_s": (int, float), "compiled_case_s": (int, float)}
 # without an [estimate] table: what a group took on the 2-core development CPU, generously
@@ -65,6 +73,7 @@ class Group:
     rounds: int
     cuda_graph: bool = False
     beside: tuple[tuple[dict[str, Any], tuple[str, ...]], ...] = ()  # (key overrides, estimator labels)
+    network: str = DEFAULT_NETWORK
 
     @property
     def id(self) -> str:
@@ -72,10 +81,11 @@ class Group:
 
     def key(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """What a record stores of its group (and group_id names), with `overrides` (a beside's);
-        cuda_graph only where set, so the records of groups without it keep their ids."""
+        cuda_graph and network only where set, so the records of groups without them keep their ids."""
         key = {k: getattr(self, k) for k in GROUP_KEYS} | {"cuda_graph": self.cuda_graph} | (overrides or {})
         graph = key.pop("cuda_graph")
-        return key | ({"cuda_graph": True} if graph else {})
+        network = {} if self.network == DEFAULT_NETWORK else {"network": self.network}
+        return key | ({"cuda_graph": True} if graph else {}) | network
 
     def cases(self) -> list[tuple[str, dict[str, Any]]]:
         """(label, key overrides) of every case, in the order a round times them: the group's own
@@ -127,17 +137,32 @@ def step_mode(key: dict[str, Any]) -> str:
 
 
 def group_id(key: dict[str, Any]) -> str:
-    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}"
+    network = f"-{key['network']}" if key.get("network", DEFAULT_NETWORK) != DEFAULT_NETWORK else ""
+    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}"
+
+
+def case_reference(label: str) -> str:
+    """The case a case's step is relative to: the clipped STE of its network ('ste', 'vgg_small-ste')."""
+    network = next((name for name in NETWORK_NAMES if name != DEFAULT_NETWORK and label.startswith(f"{name}-")),
+                   DEFAULT_NETWORK)
+    return reference_case({"model": {"name": network}})
 
 
 def bench_case(spec_tree: dict[str, Any]) -> str:
     """The benchmark case that times the variant of `spec_tree`: its own label, with an n schedule
     of the closed form dropped (FDA n 9 -> 18 is timed at n = 9: the closed form costs the same at
-    any n)."""
+    any n), and init.from too (where the weights started does not change a step)."""
     spec = build_spec(spec_tree)
     if spec.estimator.n_end is not None and spec.estimator.form == "closed":
         spec = spec.model_copy(update={"estimator": spec.estimator.model_copy(update={"n_end": None})})
-    return variant_label(spec)
+    return variant_label(spec.model_copy(update={"init": spec.init.model_copy(update={"from_": None})}))
+
+
+def reference_case(spec_tree: dict[str, Any]) -> str:
+    """The case a step time is relative to: the clipped STE on the same network ('ste',
+    'vgg_small-ste'), binarized, without the noise module."""
+    network = build_spec(spec_tree).model.name
+    return bench_case({"model": {"name": network}, "estimator": {"name": "ste"}})
 
 
 def _sets(raw: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -220,7 +245,11 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     missing = [k for k in GROUP_KEYS if k not in table]
     if missing:
         raise UserError(f"{path}: {where}key '{missing[0]}': missing")
-    labels = _labels(path, where, table.get("estimators", variants), variants, sets)
+    network = table.get("network", DEFAULT_NETWORK)
+    if network not in NETWORK_NAMES:
+        raise UserError(f"{path}: {where}key 'network': {network!r} is not one of {', '.join(NETWORK_NAMES)}")
+    own = [label for label, overrides in variants.items() if build_spec(overrides).model.name == network]
+    labels = _labels(path, where, table.get("estimators", own), variants, sets)
     beside = []
     for number, extra in enumerate(table.get("beside", []), 1):
         if not isinstance(extra, dict):
@@ -235,7 +264,7 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
         beside.append((overrides, _labels(path, inner, extra.get("estimators", labels), variants, sets)))
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
                  table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
-                 table.get("cuda_graph", False), tuple(beside))
+                 table.get("cuda_graph", False), tuple(beside), network)
 
 
 def _labels(path: Path, where: str, labels: Any, variants: dict[str, dict[str, Any]],

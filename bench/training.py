@@ -24,6 +24,7 @@ from bench.divergence import Divergence, divergence
 from bench.environment import describe
 from bench.errors import NoSpace, UserError
 from bench.estimators import estimator, variant_label
+from bench.init import source as init_source
 from bench.metrics import TOP1, TOP5, VALIDATION_LOSS
 from bench.schedules import Schedules
 from bench.spec import Spec, build_spec
@@ -73,6 +74,7 @@ class _Run:
     data: Cifar10Arrays
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
+    init: dict[str, Any] | None = None  # where the weights came from (init.from), bench/init/source.py
 
     @property
     def checkpoint(self) -> Path:
@@ -167,10 +169,23 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
     if (finished := _finished(spec, run_dir, console)) is not None:
         return finished
     _check_run_dir(spec, run_dir)
+    # init.from before the data and the run directory: a missing or mismatched source writes nothing
+    source = _init_source(spec, run_dir)
     # the data before the run directory: a data problem leaves no directory behind
     data = data if data is not None else load_for_spec(spec)
     with store.claim(run_dir):
-        return _train_claimed(spec, run_dir, data, console)
+        return _train_claimed(spec, run_dir, data, console, source)
+
+
+def _init_source(spec: Spec, run_dir: Path) -> init_source.Source | None:
+    """The checkpoint init.from names, read and checked, where the run starts afresh (a run that
+    resumes continues from its own checkpoint)."""
+    if spec.init.from_ is None:
+        return None
+    kind = backends.backend_class(spec.backend)
+    if (run_dir / f"{store.CHECKPOINT_STEM}{kind.checkpoint_suffix}").exists():
+        return None
+    return init_source.resolve(spec)
 
 
 def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | None:
@@ -182,7 +197,8 @@ def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | N
     return None
 
 
-def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Console) -> dict[str, Any]:
+def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Console,
+                   source: init_source.Source | None = None) -> dict[str, Any]:
     identified = _check_identity(spec, run_dir)
     if (finished := _finished(spec, run_dir, console)) is not None:  # by another process meanwhile
         return finished
@@ -194,6 +210,12 @@ def _train_claimed(spec: Spec, run_dir: Path, data: Cifar10Arrays, console: Cons
     if run.checkpoint.exists():
         meta = _check_checkpoint(spec, run_dir, run.checkpoint, backend.load_checkpoint(run.checkpoint), identified)
         start_epoch, run.history, run.wall_s = meta["epoch"] + 1, meta["history"], meta["wall_s"]
+        run.init = init_source.recorded(run_dir)
+    elif spec.init.from_ is not None:
+        run.init = init_source.load_into(backend, source or init_source.resolve(spec))
+        store.atomic_write_json(run_dir / init_source.INIT, run.init)
+        console.print(f"weights from {run.init['path']} (sha256 {run.init['sha256'][:12]})", soft_wrap=True,
+                      highlight=False)
     store.atomic_write_json(run_dir / store.SPEC, spec.to_dict())
     # an earlier attempt's record of this spec (failed, nonfinite, torn): this attempt writes its own;
     # a finished one was returned above, and another spec's refused
@@ -326,6 +348,6 @@ def _median(values: list[float]) -> float:
 
 def _finish(run: _Run, environment: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
     record = store.run_record(run.spec, run.run_dir, environment, run.history, run.wall_s, status, reason,
-                              run.backend.peak_memory_bytes())
+                              run.backend.peak_memory_bytes(), run.init)
     store.atomic_write_json(run.run_dir / store.RECORD, record)
     return record

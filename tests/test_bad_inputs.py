@@ -241,6 +241,11 @@ DATA_CASES = [
 ]
 
 CHECKPOINT_CASES = [
+    Case("init-from-missing", ("train", "init.from={case}/none.pt", *TINY), "no such run directory or checkpoint file",
+         exit_code=2),
+    Case("init-from-resnet20-into-vgg-small", ("train", "init.from={case}/r.pt", "model.name=vgg_small", *TINY),
+         "its network is not this run's: model.name resnet20 (this run: vgg_small)",
+         {"r.pt": _torch_file(lambda: {"model": _model_state(), "meta": {}})}, exit_code=2),
     Case("eval-nothing", ("eval",), "no checkpoint given", exit_code=2),
     Case("eval-missing", ("eval", "{case}/none.pt"), "not found", exit_code=2),
     Case("eval-suffix", ("eval", "{case}/model.onnx"), "unknown suffix '.onnx'", {"model.onnx": b"x"},

@@ -191,3 +191,28 @@ def test_every_estimator_is_timed_fused_and_op_by_op_with_and_without_the_noise_
             assert label + suffix in gpu.groups[1].estimators
     assert gpu.groups[0].estimate_s(gpu.estimate) <= 200
     assert sum(group.estimate_s(gpu.estimate) for group in gpu.groups[:2]) <= gpu.budget_s
+
+
+def test_vgg_small_groups_come_last_and_existing_group_ids_stay():
+    """Records are keyed by group id: adding the networks must not rename a group, and a budget cuts
+    VGG-small (~15x ResNet-20's step) first."""
+    from bench.suite import case_reference, group_id
+
+    cpu, gpu = load_suite("cpu"), load_suite("gpu")
+    assert [g.id for g in cpu.groups] == ["torch-fp32-b128-eager", "mindspore-fp32-b128-eager",
+                                          "torch-fp32-b128-compiled", "mindspore-bf16-b128-eager",
+                                          "torch-fp32-b128-eager-vgg_small", "mindspore-fp32-b128-eager-vgg_small"]
+    assert [g.id for g in gpu.groups][-2:] == ["torch-bf16-b128-graph-vgg_small", "mindspore-fp32-b128-eager-vgg_small"]
+    assert len({g.id for g in gpu.groups}) == len(gpu.groups)
+    torch_vgg = cpu.group("torch-fp32-b128-eager-vgg_small")
+    labels = [label for label, _ in torch_vgg.cases()]
+    assert {"vgg_small-ste", "vgg_small-fda-n9", "vgg_small-fp", "ste"} <= set(labels) and len(labels) <= 5
+    spec = cpu.case_spec(torch_vgg, "vgg_small-fp")
+    assert (spec.model.name, spec.model.binarize) == ("vgg_small", False)
+    assert torch_vgg.key()["network"] == "vgg_small" and "network" not in cpu.groups[0].key()
+    assert group_id({**cpu.groups[0].key(), "network": "resnet20"}) == "torch-fp32-b128-eager"
+    # the binarized ResNet-20's STE and its FP twin in the same rounds: what the binarization costs
+    first = [label for label, _ in cpu.groups[0].cases()]
+    assert "fp" in first and "ste" in first and not any(label.startswith("vgg_small") for label in first)
+    assert (case_reference("vgg_small-fda-n9"), case_reference("fp"), case_reference("ste")) == (
+        "vgg_small-ste", "ste", "ste")

@@ -106,7 +106,7 @@ def test_summary_header_says_where_it_was_measured(results):
 def test_the_first_screen_is_the_decision(results):
     text = (write_summary()[0]).read_text()
     answer = text[text.index("## Which estimator, and what does it cost?"):text.index("## Where these numbers")]
-    cpu, cuda = "### Demo (`demo`): profile quick, cpu, fp32", "### Demo (`demo`): profile quick, cuda"
+    cpu, cuda = "### Demo (`demo`): ResNet-20, profile quick, cpu, fp32", "### Demo (`demo`): ResNet-20, profile quick, cuda"
     assert answer.index(cpu) < answer.index(cuda)
     decision = answer[answer.index(cpu):answer.index(cuda)]
     assert "| variant | torch top-1 % | torch Δ vs clipped STE | torch step × STE | published top-1 % |" in decision

@@ -19,11 +19,13 @@ from bench.report.stats import mean_interval
 from bench.spec import PRECISIONS
 
 GROUP = ["profile", "device", "key"]
-CELL = ["profile", "label", "variant", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise",
+CELL = ["profile", "label", "variant", "backend", "device", "precision", "network", "binarize", "init", "estimator",
+        "clip", "n", "n_end", "noise",
         "epochs", "batch_size", "n_test", "key", "spec"]
 METRICS = ["top1", "top5", "val_loss", "best_top1", "step_ms"]
 NOT_RUN = ("skipped", "unsupported")  # statuses whose reason a table shows beside the cell
-SAME_COST = ["profile", "backend", "device", "precision"]  # what a relative step time holds fixed
+# what a relative step time holds fixed (the network too: VGG-small's step is ~15x ResNet-20's)
+SAME_COST = ["profile", "network", "backend", "device", "precision"]
 PRECISION_ORDER = {name: i for i, name in enumerate(PRECISIONS)}
 
 
@@ -70,7 +72,8 @@ def of_study(agg: pd.DataFrame, study: str) -> pd.DataFrame:
 
 
 def is_clipped_ste(agg: pd.DataFrame) -> pd.Series:
-    """The reference estimator of step times and of the reading: STE clipped at |x| <= 1, no noise."""
+    """The reference estimator of step times and of the reading: STE clipped at |x| <= 1, no noise
+    (binarized: an FP twin has no estimator)."""
     return (agg["estimator"] == "ste") & (agg["clip"] == 1.0) & ~agg["noise"].astype(bool)
 
 
@@ -84,8 +87,10 @@ def _relative_step(agg: pd.DataFrame) -> pd.Series:
 
 def _ordered(agg: pd.DataFrame) -> pd.DataFrame:
     keys = pd.DataFrame({
-        "profile": agg["profile"], "backend": agg["backend"], "device": agg["device"],
-        "precision": agg["precision"].map(PRECISION_ORDER), "estimator": agg["estimator"].map(ESTIMATOR_ORDER),
+        "profile": agg["profile"], "network": agg["network"], "backend": agg["backend"], "device": agg["device"],
+        "precision": agg["precision"].map(PRECISION_ORDER), "fp": ~agg["binarize"].astype(bool),
+        "init": agg["init"].notna(), "start": agg["init"].fillna(""),
+        "estimator": agg["estimator"].map(ESTIMATOR_ORDER),
         "clip": agg["clip"].fillna(-1.0), "schedule": agg["n_end"].notna(), "n": agg["n"],
         "noise": agg["noise"].astype(bool),
     })

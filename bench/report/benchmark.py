@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.suite import GROUP_KEYS, group_id, load_suite, load_variants, step_mode
+from bench.suite import GROUP_KEYS, case_reference, group_id, load_suite, load_variants, step_mode
 from bench.errors import UserError
 from bench.report.markdown import number, table
 
@@ -37,11 +37,13 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _group_name(row: pd.Series) -> str:
+    network = row.get("group.network")
+    network = f" ({network})" if isinstance(network, str) else ""  # a group of another network than ResNet-20
     if row.get("group.cuda_graph") is True:
-        return f"{row['group.backend']} {row['group.precision']} batch {row['group.batch']} CUDA graph"
+        return f"{row['group.backend']} {row['group.precision']} batch {row['group.batch']} CUDA graph{network}"
     compiled = "torch.compile" if row["group.compile"] else ("graph mode" if row["group.backend"] == "mindspore"
                                                                else "eager")
-    return f"{row['group.backend']} {row['group.precision']} batch {row['group.batch']} {compiled}"
+    return f"{row['group.backend']} {row['group.precision']} batch {row['group.batch']} {compiled}{network}"
 
 
 def _hardware(runs: pd.DataFrame) -> str:
@@ -71,10 +73,11 @@ def _case_order(case: str) -> int:
 
 def _group_table(group: pd.DataFrame) -> str:
     group = group.iloc[sorted(range(len(group)), key=lambda i: _case_order(group["case"].iloc[i]))]
-    ste = group[(group["case"] == "ste") & (group["status"] == "ok")]
-    base = float(ste["timing.median_ms"].iloc[0]) if len(ste) else None
+    ok = group[group["status"] == "ok"]
+    bases = dict(zip(ok["case"], ok["timing.median_ms"].astype(float)))
     rows = []
     for _, r in group.iterrows():
+        base = bases.get(case_reference(r["case"]))  # the clipped STE of the case's network
         if r["status"] != "ok":
             rows.append([r["case"], r["status"], "", "", "", "", "", "", str(r.get("reason", ""))[:120]])
             continue
@@ -223,8 +226,13 @@ def _unmeasured_groups(suite: str, runs: pd.DataFrame) -> list[str]:
         groups = load_suite(suite).groups
     except UserError:
         return []
-    seen = {group_id({k: r.get(f"group.{k}") for k in (*GROUP_KEYS, "cuda_graph")}) for _, r in runs.iterrows()}
+    seen = {group_id({k: v for k in (*GROUP_KEYS, "cuda_graph", "network")
+                      if not _missing(v := r.get(f"group.{k}"))}) for _, r in runs.iterrows()}
     return [g.id for g in groups if g.id not in seen]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
 
 
 def step_time_section(bench: pd.DataFrame) -> str:
@@ -234,7 +242,8 @@ def step_time_section(bench: pd.DataFrame) -> str:
              "Measured by `fdabnn bench` (`make bench-cpu`, `make bench-gpu`): train-step time on real CIFAR-10 "
              "batches (gather, on-device augmentation, forward, backward, optimizer step). The cases of a group are "
              "built in one process and timed in interleaved rounds after untimed warm-up steps, so × STE is a ratio "
-             "measured in the same run; step boundaries are CUDA events on GPU and device-synchronised host clocks "
+             "measured in the same run (against the clipped STE of the case's own network: `fp`, the full-precision "
+             "twin, against the binarized ResNet-20's STE, so what the binarization costs is 1 / its ratio); step boundaries are CUDA events on GPU and device-synchronised host clocks "
              "on CPU; medians, with p10–p90. First step: the first step of the process (compilation included). "
              "Input share: the gather + augment alone, relative to the step. Eval img/s: one measurement per group, "
              "the median of whole evaluations after untimed ones (EVAL_TIMED, EVAL_WARMUP in bench/benchmark.py; "

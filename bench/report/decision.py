@@ -1,11 +1,17 @@
-"""The first screen of the summary: for each study, profile, device and precision, one table that
-answers "which estimator, and what does it cost?", then sentences generated from it.
+"""The first screen of the summary: for each study, network, profile, device and precision, one
+table that answers "which estimator, and what does it cost?", then sentences generated from it.
 
 A row is a variant; each backend gets final top-1 (mean ± sd over seeds, the number of seeds), the
 difference to the clipped STE of the same backend with its 95% interval (stats.py), and the step
 time relative to the clipped STE from the benchmark of the same device (step_cost.py). The published
 figure the variant corresponds to, where one was published (references.py), stands in a column of
 its own with its source, table and budget: the table the study reproduces first.
+
+One table per network: an estimator that wins on ResNet-20 may lose on VGG-small, and their step
+times differ fifteenfold. A run started from another run's weights (init.from, label -from-fp) is a
+row of its own, compared with the clipped STE started the same way (a from-fp row is never set
+against a from-scratch reference). The network's full-precision twin is the last row, the upper
+bound: its top-1 beside the binarized rows, its published figure beside it, never ranked nor picked.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from bench.report.references import published
 from bench.report.stats import METHOD, UNRANKED, Difference, difference
 from bench.report.step_cost import StepCost, step_cost
 from bench.spec import build_spec
+
+NETWORK_NAMES = {"resnet20": "ResNet-20", "vgg_small": "VGG-small"}
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,13 @@ class Entry:
 def decision_sections(agg: pd.DataFrame, bench: pd.DataFrame, study: str | None = None) -> list[tuple[str, str]]:
     """(title, markdown) per profile, device and precision of the cells in `agg` (study `study`'s)."""
     out = []
-    for (profile, device, precision), cells in agg.groupby(["profile", "device", "precision"], sort=True):
+    for (network, profile, device, precision), cells in agg.groupby(["network", "profile", "device", "precision"],
+                                                                     sort=True):
         backends = list(dict.fromkeys(cells["backend"]))
         entries = _entries(cells, backends, bench, device, precision)
         if not entries:
             continue
-        title = f"profile {profile}, {device}, {precision}"
+        title = f"{NETWORK_NAMES.get(network, network)}, profile {profile}, {device}, {precision}"
         body = [budget_text(cells), "", _table(entries, backends, study), _legend(entries, backends), ""]
         body += [f"- {line}" for line in _sentences(entries, backends)] + [""]
         out.append((title, "\n".join(body)))
@@ -61,15 +70,20 @@ def _entries(cells: pd.DataFrame, backends: list[str], bench: pd.DataFrame, devi
     entries: dict[str, dict[str, Entry]] = {}
     for backend in backends:
         mine = cells[cells["backend"] == backend]
-        ste = mine[is_clipped_ste(mine)]
-        base = ste.iloc[0] if len(ste) else None
         for _, cell in mine.iterrows():
-            diff = None
-            if base is not None and cell["key"] != base["key"]:
+            base, diff = _reference(mine, cell), None
+            if base is not None and cell["key"] != base["key"] and cell["binarize"]:
                 diff = difference(base["seed_top1"], cell["seed_top1"])
             cost = step_cost(bench, device, backend, precision, cell["spec"])
             entries.setdefault(cell["variant"], {})[backend] = Entry(cell, diff, cost)
     return entries
+
+
+def _reference(cells: pd.DataFrame, cell: pd.Series) -> pd.Series | None:
+    """The clipped STE that started as `cell` did (from scratch, or from the same init.from)."""
+    same_start = cells["init"].fillna("") == (cell["init"] if isinstance(cell["init"], str) else "")
+    ste = cells[is_clipped_ste(cells) & same_start]
+    return ste.iloc[0] if len(ste) else None
 
 
 def budget_text(cells: pd.DataFrame) -> str:
@@ -100,6 +114,8 @@ def top1_text(entry: Entry | None) -> str:
 def _delta(entry: Entry | None) -> str:
     if entry is None or entry.cell is None or entry.seeds == 0:
         return ""
+    if not entry.cell["binarize"]:
+        return "full precision: the upper bound"
     if is_clipped_ste(entry.cell.to_frame().T).iloc[0]:
         return "reference"
     if entry.diff is None:
@@ -154,6 +170,9 @@ def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> lis
     verdicts: dict[str, dict[str, int]] = {}  # variant -> backend -> +1 / -1 / 0 against STE
     for backend in backends:
         mine = {v: by[backend] for v, by in entries.items() if backend in by and by[backend].seeds > 0}
+        twin = {v: e for v, e in mine.items() if not e.cell["binarize"]}
+        mine = {v: e for v, e in mine.items() if e.cell["binarize"]}  # the FP twin is never ranked
+        lines += [_upper_bound(backend, v, e, mine) for v, e in twin.items()]
         if not mine:
             continue
         if not any(is_clipped_ste(e.cell.to_frame().T).iloc[0] for e in mine.values()):
@@ -189,6 +208,15 @@ def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> lis
     if opposite:
         lines.append("The backends resolve opposite directions for: " + ", ".join(opposite) + ".")
     return lines
+
+
+def _upper_bound(backend: str, variant: str, twin: Entry, binarized: dict[str, Entry]) -> str:
+    text = f"{backend}: the full-precision twin ({variant}) reaches {twin.top1:.2f}"
+    if not binarized:
+        return text + "."
+    best = max(binarized, key=lambda v: binarized[v].top1)
+    gap = twin.top1 - binarized[best].top1
+    return text + f"; the best binarized row, {best} ({binarized[best].top1:.2f}), is {gap:.2f} points below it."
 
 
 def _pick(backend: str, mine: dict[str, Entry]) -> str:

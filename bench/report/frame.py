@@ -45,7 +45,8 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str
 
 COLUMNS = [
     "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "variant", "key",
-    "spec", "seed", "backend", "device", "precision", "estimator", "clip", "n", "n_end", "noise", "epochs",
+    "spec", "seed", "backend", "device", "precision", "network", "binarize", "init", "estimator", "clip", "n", "n_end",
+    "noise", "epochs",
     "batch_size", "n_test",
     "top1", "top5", "val_loss", "best_top1", "best_top5", "best_val_loss", "best_epoch", "diverged", "history",
     "step_ms", "step_stale", "shared", "threads", "wall_s", "finished_at", "cpu_model", "cpu_count", "gpu", "os",
@@ -77,7 +78,11 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         # noise.shortcut) takes its default, so old and new records of one spec are one cell
         "key": cell_key(spec.to_dict()), "spec": spec.to_dict(), "seed": spec.train.seed,
         "backend": spec.backend, "device": device, "precision": spec.precision,
-        "estimator": spec.estimator.name, **_estimator_fields(spec), "noise": spec.noise.enabled,
+        # the network, whether it is binarized (an FP twin's spec holds the default estimator, which it
+        # does not use: no estimator here), and where its weights started (None: from scratch)
+        "network": spec.model.name, "binarize": spec.model.binarize, "init": spec.init.from_,
+        "estimator": spec.estimator.name if spec.model.binarize else None, **_estimator_fields(spec),
+        "noise": spec.noise.enabled,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size, "n_test": n_test,
         "top1": _pct(final.get("Top1-Acc")), "top5": _pct(final.get("Top5-Acc")),
@@ -99,8 +104,10 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _estimator_fields(spec: Spec) -> dict[str, Any]:
-    """clip, n and n_end where the estimator uses them, else None (STE has no n)."""
+    """clip, n and n_end where the estimator uses them, else None (STE has no n; an FP twin none)."""
     est = spec.estimator
+    if not spec.model.binarize:
+        return dict.fromkeys(("clip", "n", "n_end"))
     return {field: getattr(est, field) if relevant(est, field) else None for field in ("clip", "n", "n_end")}
 
 

@@ -1,4 +1,5 @@
-"""Published numbers set beside ours, never mixed into our columns: ResNet-20 on CIFAR-10.
+"""Published numbers set beside ours, never mixed into our columns: ResNet-20 and VGG-small on CIFAR-10,
+binarized and full precision (the FP twins' rows: variants `fp`, `vgg_small-fp`).
 
 Each figure is recorded as its source prints it (table and row name), with that source's training
 budget, and the variants of ours (bench.estimators.variant_label) it corresponds to. Published
@@ -12,6 +13,12 @@ section, so their row names are ours, and the note says so. Not entered (not rea
 FDA paper's Table 1 rows for DSQ, IR-Net (EDE) and BNN+ (SignSwish) and its Table 3 (the noise
 module added to DSQ and BNN+). Enter each as a Reference once read, with the table and row name as
 printed; the decision tables pick them up by variant and study.
+
+The VGG-small figures and both full-precision ones are entered as issue #22 quotes the FDA paper
+(FDA 92.54, DoReFa 90.20, BNN+ 91.31, DSQ 91.72 and IR-Net 90.40 on VGG-small; full precision
+92.10 on ResNet-20 and 94.10 on VGG-small): which table holds them, their row names and the
+budgets of the compared methods' rows (the paper may quote them from their own papers) were not
+read here, so the table is left blank, the row names are ours and the budget says so.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from bench.report.markdown import table
 FDA_PAPER = "Xu et al. 2021 (FDA-BNN, NeurIPS; arXiv 2103.00841)"
 FDA_BUDGET = "400 epochs, all training images"
 _QUOTED = "as quoted in issue #21 (the table itself not read here; row names ours)"
+_QUOTED_22 = "as quoted in issue #22 (the table itself not read here; row names ours)"
+_BUDGET_22 = "the FDA paper's; its budget for this row not read here"
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,13 @@ REFERENCES = (
     Reference(FDA_PAPER, "Table 4", "shortcut a sin(t)", 86.20, FDA_BUDGET, ("fda-n9-18+noise",), _QUOTED),
     Reference(FDA_PAPER, "Table 4", "shortcut a t", 85.93, FDA_BUDGET, ("fda-n9-18+noise-linear",), _QUOTED),
     Reference(FDA_PAPER, "Table 4", "no shortcut", 85.27, FDA_BUDGET, ("fda-n9-18+noise-none",), _QUOTED),
+    Reference(FDA_PAPER, "", "ResNet-20, full precision", 92.10, _BUDGET_22, ("fp",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, FDA", 92.54, _BUDGET_22, ("vgg_small-fda-n9-18+noise",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, DoReFa", 90.20, _BUDGET_22, ("vgg_small-ste",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, BNN+", 91.31, _BUDGET_22, ("vgg_small-swish_sign",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, DSQ", 91.72, _BUDGET_22, ("vgg_small-dsq",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, IR-Net", 90.40, _BUDGET_22, ("vgg_small-ede",), _QUOTED_22),
+    Reference(FDA_PAPER, "", "VGG-small, full precision", 94.10, _BUDGET_22, ("vgg_small-fp",), _QUOTED_22),
     Reference("FDA-BNN model zoo (MindSpore), released checkpoint", "", "FDA-BNN", 86.61,
               "its own training, 350 min on its GPU", (), "0.27 s/step; evaluated on 9,984 test images"),
 )
@@ -71,6 +87,7 @@ def published(variant: str, study: str | None = None) -> list[Reference]:
 def references_section() -> str:
     rows = [[r.where, r.row, f"{r.top1:.2f}", r.budget, ", ".join(r.variants) or "-", r.note] for r in REFERENCES]
     return ("## References (published, not measured here)\n\n"
-            "Numbers reported elsewhere for the binarized ResNet-20 on CIFAR-10, for comparison only; "
+            "Numbers reported elsewhere for ResNet-20 and VGG-small on CIFAR-10 (binarized, and the full-precision "
+            "twins), for comparison only; "
             "our tables never include them. Each is as its source prints it, at that source's budget.\n\n"
             + table(["source", "as printed", "top-1 %", "budget", "our variant", "note"], rows) + "\n")

@@ -21,7 +21,7 @@ from functools import lru_cache
 import pandas as pd
 
 from bench.environment import git
-from bench.suite import bench_case
+from bench.suite import bench_case, reference_case
 
 # the files whose change invalidates a backend's step times: estimators, noise module, binary conv
 KERNEL_PATHS = {backend: [f"backends/{folder}/estimators", f"backends/{folder}/noise.py",
@@ -68,14 +68,14 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
     if bench.empty:
         return None
     ok = _steps(bench, device, backend)
-    case = bench_case(spec_tree)
+    case, ste = bench_case(spec_tree), reference_case(spec_tree)
     keys = ok[["group.precision", "mode", "group.batch"]].drop_duplicates().itertuples(index=False)
     for measured, mode, batch in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2])):
         group = ok[(ok["group.precision"] == measured) & (ok["mode"] == mode) & (ok["group.batch"] == batch)]
         medians = group.groupby("case")["timing.median_ms"].median()
-        if case in medians and "ste" in medians:
-            verdict = _staleness(backend, group[group["case"].isin([case, "ste"])])
-            return StepCost(float(medians[case] / medians["ste"]), case, int(batch), verdict,
+        if case in medians and ste in medians:
+            verdict = _staleness(backend, group[group["case"].isin([case, ste])])
+            return StepCost(float(medians[case] / medians[ste]), case, int(batch), verdict,
                             None if measured == precision else measured)
     return None
 

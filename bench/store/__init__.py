@@ -6,6 +6,8 @@
         progress.json      per-epoch metrics so far (rewritten after each epoch)
         checkpoint.<ext>   the last finished epoch, native format of the backend
         record.json        written once, when the run ends: status, final metrics, all step times
+        init.json          where the weights came from, for a run with init.from (bench/init/source.py):
+                           the resolved path and the file's sha256; record.json repeats it
         study.json         written by the ablation runner before launching a cell: the study,
                            profile, study title and question of the run (iter_records joins them
                            into the record)

@@ -38,14 +38,17 @@ def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_record(spec: Spec, run_dir: Path, environment: dict[str, Any], history: list[dict[str, Any]],
-               wall_s: float, status: str, reason: str, peak_memory_bytes: int | None) -> dict[str, Any]:
+               wall_s: float, status: str, reason: str, peak_memory_bytes: int | None,
+               init: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`init`: where the weights came from when the spec names init.from (bench/init/source.py:
+    path, sha256, source run), else None."""
     final = {k: history[-1][k] for k in METRIC_KEYS} if history else {}
     return {
         "status": status, "reason": reason, "run_id": run_dir.name, "label": spec.label(),
         "spec": spec.to_dict(), "environment": environment, "final": final,
         "best": best_epoch(history),
         "timing": timing_of(history, spec.train.batch_size),
-        "peak_memory_bytes": peak_memory_bytes,
+        "peak_memory_bytes": peak_memory_bytes, "init": init,
         "epochs_done": len(history), "wall_s": wall_s, "history": history,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
