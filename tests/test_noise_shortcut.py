@@ -47,6 +47,8 @@ def test_run_directories_named_before_the_shortcut_existed_keep_their_names():
     before = spec.to_dict()
     for section, name in DIGEST_SINCE:  # what a spec was before noise.shortcut (and later fields)
         del before[section][name]
+        if not before[section]:  # a section added since (init) was not in the older trees at all
+            del before[section]
     assert spec.digest() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
     assert build_spec({"estimator.name": "fda", "noise.enabled": True, "noise.shortcut": "linear"}).digest() != \
         spec.digest()
