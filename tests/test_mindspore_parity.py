@@ -24,12 +24,12 @@ from backends.pytorch.estimators import make_estimator as torch_estimator  # noq
 from backends.pytorch.loss import label_smoothed_cross_entropy  # noqa: E402
 from backends.pytorch.names import torch_to_zoo  # noqa: E402
 from bench.convert import convert_checkpoint, read_state  # noqa: E402
-from bench.data.augment import normalize_numpy, batch_plan, plan_epoch  # noqa: E402
+from bench.data.augment import normalize_numpy  # noqa: E402
 from bench.data.dataset import Cifar10Arrays, DataSource  # noqa: E402
 from bench.errors import UserError  # noqa: E402
 from oracle import label_smoothed_cross_entropy as reference_loss  # noqa: E402
 from oracle import sign  # noqa: E402
-from bench.schedules import Schedules  # noqa: E402
+from lockstep import sgd_in_lock_step  # noqa: E402
 from bench.estimators import (ESTIMATORS, NAMES, ROLES, epoch_values, reference_pseudo_grad,  # noqa: E402
                               runtime_values)
 from bench.spec import EstimatorSpec, Spec  # noqa: E402
@@ -265,15 +265,6 @@ def test_conversion_refuses_mismatches(pair, tmp_path):
         convert_checkpoint(tmp_path / "bad.pt", tmp_path / "other.pt")
 
 
-def copy_momentum(ms_backend: MindSporeBackend, torch_backend: TorchBackend) -> None:
-    """MindSpore's SGD velocities (optimizer.accum.<zoo name>) into torch's momentum buffers."""
-    training = ms_backend._training_state()
-    zoo = torch_to_zoo(torch_backend.model)
-    for name, param in torch_backend.model.named_parameters():
-        velocity = training[f"optimizer.accum.{zoo[name]}"].asnumpy()
-        torch_backend.optimizer.state[param]["momentum_buffer"] = torch.from_numpy(velocity.copy())
-
-
 def test_sgd_steps_keep_the_same_losses():
     """Five SGD steps (momentum, weight decay, cosine lr, alpha schedule) on the same batches,
     indices and crops/flips from plan_epoch, from the PyTorch backend's initial weights; the
@@ -294,22 +285,7 @@ def test_sgd_steps_keep_the_same_losses():
         backend.build()
         backend.set_data(data)
     ms_backend.load_state_numpy(torch_backend.state_numpy())
-    sched = Schedules(ms_backend.spec, len(data.train_y) // BATCH)
-    losses, updates = [], []
-    for step, (indices, aug) in enumerate(plan_epoch(len(data.train_y), BATCH, 1, 0, True, STEPS)):
-        if step:
-            torch_backend.load_state_numpy(ms_backend.state_numpy())
-            copy_momentum(ms_backend, torch_backend)
-        start = ms_backend.state_numpy()
-        pair_losses = []
-        for backend in (ms_backend, torch_backend):
-            backend.set_estimator_values(sched.estimator_values(0))
-            backend.train_step(batch_plan(indices, aug), sched.lr(step), sched.alpha(step))
-            pair_losses.append(backend.pop_stats().loss)
-        losses.append(pair_losses)
-        ms_state, torch_state = ms_backend.state_numpy(), torch_backend.state_numpy()
-        updates.append(max((relative(ms_state[k] - start[k], torch_state[k] - start[k]), k)
-                           for k in start if np.any(torch_state[k] != start[k])))
+    losses, updates = sgd_in_lock_step(ms_backend, torch_backend, len(data.train_y), BATCH, STEPS, relative)
     diffs = [abs(a - b) for a, b in losses]
     print(f"\nSGD losses (ms, torch): {[(round(a, 5), round(b, 5)) for a, b in losses]}; max |diff| "
           f"{max(diffs):.2e}; max relative difference of a tensor's update {max(updates)[0]:.2e} ({max(updates)[1]})")

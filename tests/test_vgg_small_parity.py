@@ -29,11 +29,11 @@ from backends.pytorch.backend import TorchBackend  # noqa: E402
 from backends.pytorch.loss import label_smoothed_cross_entropy  # noqa: E402
 from backends.pytorch.names import torch_to_zoo  # noqa: E402
 from bench.convert import convert_checkpoint, read_state  # noqa: E402
-from bench.data.augment import batch_plan, normalize_numpy, plan_epoch  # noqa: E402
+from bench.data.augment import normalize_numpy  # noqa: E402
 from bench.data.dataset import Cifar10Arrays  # noqa: E402
 from bench.estimators import epoch_values  # noqa: E402
-from bench.schedules import Schedules  # noqa: E402
 from bench.spec import Spec, build_spec  # noqa: E402
+from lockstep import sgd_in_lock_step  # noqa: E402
 
 pytestmark = pytest.mark.mindspore
 
@@ -187,14 +187,6 @@ def test_checkpoints_convert_both_ways_and_evaluate_alike(pairs, binarize, tmp_p
     assert ms_metrics["Validation-Loss"] == pytest.approx(torch_metrics["Validation-Loss"], rel=1e-5)
 
 
-def copy_momentum(ms_backend: MindSporeBackend, torch_backend: TorchBackend) -> None:
-    training = ms_backend._training_state()
-    zoo = torch_to_zoo(torch_backend.model)
-    for name, param in torch_backend.model.named_parameters():
-        velocity = training[f"optimizer.accum.{zoo[name]}"].asnumpy()
-        torch_backend.optimizer.state[param]["momentum_buffer"] = torch.from_numpy(velocity.copy())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("binarize", [True, False], ids=["binarized", "fp"])
 def test_sgd_steps_give_the_same_weights(images, binarize):
@@ -210,23 +202,9 @@ def test_sgd_steps_give_the_same_weights(images, binarize):
     pixels, a crop's zero padding), whose gradient each framework gives to a different element.
     The losses agree within 6e-6 on every step."""
     ms_backend, torch_backend = built_pair(images, binarize)
-    sched = Schedules(ms_backend.spec, len(images.train_y) // BATCH)
-    diffs, updates = [], []
-    for step, (indices, aug) in enumerate(plan_epoch(len(images.train_y), BATCH, 1, 0, True, 3)):
-        if step:
-            torch_backend.load_state_numpy(ms_backend.state_numpy())
-            copy_momentum(ms_backend, torch_backend)
-        start = ms_backend.state_numpy()
-        losses = []
-        for backend in (ms_backend, torch_backend):
-            backend.set_estimator_values(sched.estimator_values(0))
-            backend.train_step(batch_plan(indices, aug), sched.lr(step), sched.alpha(step))
-            losses.append(backend.pop_stats().loss)
-        diffs.append(abs(losses[0] - losses[1]))
-        assert all(math.isfinite(loss) for loss in losses)
-        ms_state, torch_state = ms_backend.state_numpy(), torch_backend.state_numpy()
-        updates.append(max((l2_relative(ms_state[k] - start[k], torch_state[k] - start[k]), k)
-                           for k in start if np.any(torch_state[k] != start[k])))
+    losses, updates = sgd_in_lock_step(ms_backend, torch_backend, len(images.train_y), BATCH, 3, l2_relative)
+    assert all(math.isfinite(loss) for pair in losses for loss in pair)
+    diffs = [abs(a - b) for a, b in losses]
     print(f"\nVGG-small SGD: max loss difference {max(diffs):.2e}; max relative difference of a tensor's update "
           f"{max(updates)[0]:.2e} ({max(updates)[1]})")
     assert max(diffs) < 1e-4 and max(updates)[0] < 2e-2
