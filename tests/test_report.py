@@ -26,7 +26,7 @@ QUICK = {"train": {"epochs": 3, "batch_size": 64}, "data": {"subset": 100, "test
 
 
 def put(root: Path, tree: dict, top1: float | None, step_ms: float, *, study: str | None = "demo",
-        status: str = "finished", reason: str = "", env: dict = ENV) -> None:
+        status: str = "finished", reason: str = "", env: dict = ENV, init: dict | None = None) -> None:
     """One run's directory: record.json built by training's own record function, and study.json."""
     spec = build_spec({**QUICK, **tree})
     run_dir = root / "runs" / f"{study}-{spec.label()}-s{spec.train.seed}-{spec.digest()}"
@@ -35,7 +35,7 @@ def put(root: Path, tree: dict, top1: float | None, step_ms: float, *, study: st
         "Validation-Loss": 2.0 - top1 / 100, "Top1-Acc": top1 / 100 - (2 - e) * 0.01, "Top5-Acc": 0.9,
         "step_ms": [500.0, 400.0, 300.0] + [step_ms] * 12, "warmup_steps": 3 if e == 0 else 0, "wall_s": 10.0,
     } for e in range(3)]
-    record = run_record(spec, run_dir, env, history, 30.0, status, reason, None)
+    record = run_record(spec, run_dir, env, history, 30.0, status, reason, None, init)
     store.atomic_write_json(run_dir / store.RECORD, record)
     if study:
         store.atomic_write_json(run_dir / store.STUDY, {"study": study, "profile": "quick", "study_title": "Demo",

@@ -24,9 +24,16 @@ def results(tmp_path, monkeypatch):
             put(tmp_path, {"model": model, "estimator": {"n": 9}, "train": train}, base + 5 + 2 * seed, 120.0)
             put(tmp_path, {"model": {**model, "binarize": False}, "train": train}, base + 20 + seed, 80.0)
         # from the FP checkpoint: STE far above the from-scratch STE; FDA just above its own reference
-        put(tmp_path, {**FROM_FP, "estimator": {"name": "ste"}, "train": train}, 80.0 + seed, 100.0)
-        put(tmp_path, {**FROM_FP, "estimator": {"n": 9}, "train": train}, 81.0 + 2 * seed, 120.0)
+        # STE's seeds started from one file; FDA's seed 1 from a checkpoint trained again in between
+        put(tmp_path, {**FROM_FP, "estimator": {"name": "ste"}, "train": train}, 80.0 + seed, 100.0,
+            init=_started_from("ab"))
+        put(tmp_path, {**FROM_FP, "estimator": {"n": 9}, "train": train}, 81.0 + 2 * seed, 120.0,
+            init=_started_from("ab" if seed == 0 else "cd"))
     return tmp_path
+
+
+def _started_from(digest: str) -> dict:
+    return {"from": "pretrain-fp:quick", "path": "/fp/checkpoint.pt", "sha256": digest * 32}
 
 
 def _decision(text: str, network: str) -> str:
@@ -64,3 +71,11 @@ def test_from_fp_rows_are_compared_with_the_ste_started_the_same_way(results):
     # fda-n9-from-fp against ste-from-fp (+1.50 on average), not against the from-scratch STE (+31.50)
     assert "+1.50" in line["fda-n9-from-fp"] and "+31" not in line["fda-n9-from-fp"]
     assert "+5.50" in line["fda-n9"]
+
+
+def test_seeds_started_from_different_checkpoints_are_flagged(results):
+    write_summary()
+    with open(results / "demo.csv") as fh:
+        status = {row["label"]: row["status"] for row in csv.DictReader(fh)}
+    assert "2 different checkpoints, sha256 abababababab, cdcdcdcdcdcd" in status["torch-fda-n9-from-fp-fp32"]
+    assert "checkpoints" not in status["torch-ste-from-fp-fp32"]

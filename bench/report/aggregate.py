@@ -41,6 +41,10 @@ def by_cell(frame: pd.DataFrame) -> pd.DataFrame:
         counts = group["status"].value_counts()
         row["status"] = ", ".join(f"{count} {status}" for status, count in counts.items())
         row["not_run_reason"] = "; ".join(sorted({r for r in group.loc[group["status"].isin(NOT_RUN), "reason"] if r}))
+        starts = sorted(done["init_sha256"].dropna().unique())
+        if len(starts) > 1:  # seeds of this cell began from different files behind one init.from
+            row["status"] += (f" (its runs started from {len(starts)} different checkpoints, sha256 "
+                              + ", ".join(s[:12] for s in starts) + ": not comparable seed by seed)")
         shared = int(done["shared"].sum())
         if shared:
             row["status"] += f" ({shared} timed while sharing the device or its cores: step time left out)"

@@ -45,7 +45,7 @@ def records_frame(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str
 
 COLUMNS = [
     "study", "profile", "study_title", "study_question", "run_id", "status", "reason", "label", "variant", "key",
-    "spec", "seed", "backend", "device", "precision", "network", "binarize", "init", "estimator", "clip", "n", "n_end",
+    "spec", "seed", "backend", "device", "precision", "network", "binarize", "init", "init_sha256", "estimator", "clip", "n", "n_end",
     "noise", "epochs",
     "batch_size", "n_test",
     "top1", "top5", "val_loss", "best_top1", "best_top5", "best_val_loss", "best_epoch", "diverged", "history",
@@ -81,6 +81,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         # the network, whether it is binarized (an FP twin's spec holds the default estimator, which it
         # does not use: no estimator here), and where its weights started (None: from scratch)
         "network": spec.model.name, "binarize": spec.model.binarize, "init": spec.init.from_,
+        # the checksum of the file the run started from: one reference (pretrain-fp:cpu) can name
+        # different files over time, and a cell's seeds are only comparable when they started alike
+        "init_sha256": (record.get("init") or {}).get("sha256"),
         "estimator": spec.estimator.name if spec.model.binarize else None, **_estimator_fields(spec),
         "noise": spec.noise.enabled,
         "epochs": spec.train.epochs,
