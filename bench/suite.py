@@ -10,7 +10,11 @@ A suite file (bench/suites/<name>.toml) holds
                       network the group is about, default resnet20: it names the group, e.g.
                       torch-fp32-b128-eager-vgg_small, and chooses its default variants; a
                       group may still time another network's variant beside its own, e.g. ResNet-20's
-                      STE beside VGG-small's for the ratio of the two)
+                      STE beside VGG-small's for the ratio of the two), part (2, 3, ...: a later part of a
+                      group whose cases cannot all be built in one process, e.g. because a MindSpore
+                      process keeps every case's graph in memory; each part is a process of its own
+                      with its own STE, names the group, e.g. mindspore-fp32-b128-eager-part2, and a
+                      ratio to STE is taken within one part; the first part names none)
     [[groups.beside]] cases timed in the same rounds as the group's own with one of its key fields
                       changed (precision, cuda_graph) and optionally their own estimators: a ratio
                       between precisions or step modes then comes from one run; their records are
@@ -48,7 +52,7 @@ GROUP_KEYS = ("backend", "precision", "batch", "compile")
 SUITE_KEYS = {"title": str, "device": str, "backends": list, "warmup": int, "steps": int, "rounds": int,
               "eval_images": int, "budget_s": (int, float), "base": dict, "groups": list, "estimate": dict}
 GROUP_FIELDS = {"backend": str, "precision": str, "batch": int, "compile": bool, "cuda_graph": bool,
-                "beside": list, "estimators": list, "steps": int, "rounds": int, "network": str}
+                "beside": list, "estimators": list, "steps": int, "rounds": int, "network": str, "part": int}
 DEFAULT_NETWORK = "resnet20"  # a group's network unless it names one: not in its id, as before networks
 BESIDE_FIELDS = {"precision": str, "cuda_graph": bool, "estimators": list}
 ESTIMATE_KEYS = {"startup_s": (int, float), "case_s": (int, float), "compiled_case_s": (int, float)}
@@ -74,6 +78,7 @@ class Group:
     cuda_graph: bool = False
     beside: tuple[tuple[dict[str, Any], tuple[str, ...]], ...] = ()  # (key overrides, estimator labels)
     network: str = DEFAULT_NETWORK
+    part: int | None = None  # one of several processes that time one group's cases (module docstring)
 
     @property
     def id(self) -> str:
@@ -81,11 +86,12 @@ class Group:
 
     def key(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """What a record stores of its group (and group_id names), with `overrides` (a beside's);
-        cuda_graph and network only where set, so the records of groups without them keep their ids."""
+        cuda_graph, network and part only where set, so the records of groups without them keep their ids."""
         key = {k: getattr(self, k) for k in GROUP_KEYS} | {"cuda_graph": self.cuda_graph} | (overrides or {})
         graph = key.pop("cuda_graph")
         network = {} if self.network == DEFAULT_NETWORK else {"network": self.network}
-        return key | ({"cuda_graph": True} if graph else {}) | network
+        part = {} if self.part is None else {"part": self.part}
+        return key | ({"cuda_graph": True} if graph else {}) | network | part
 
     def cases(self) -> list[tuple[str, dict[str, Any]]]:
         """(label, key overrides) of every case, in the order a round times them: the group's own
@@ -138,7 +144,8 @@ def step_mode(key: dict[str, Any]) -> str:
 
 def group_id(key: dict[str, Any]) -> str:
     network = f"-{key['network']}" if key.get("network", DEFAULT_NETWORK) != DEFAULT_NETWORK else ""
-    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}"
+    part = f"-part{key['part']}" if key.get("part") is not None else ""
+    return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}{part}"
 
 
 def case_reference(label: str) -> str:
@@ -210,6 +217,10 @@ def load_suite(name: str) -> Suite:
     groups = tuple(_group(path, i, table, raw, variants, sets) for i, table in enumerate(raw.get("groups", []), 1))
     if not groups:
         raise UserError(f"{path}: key 'groups': missing or empty; add at least one [[groups]] table")
+    ids = [g.id for g in groups]
+    twice = next((gid for gid in ids if ids.count(gid) > 1), None)
+    if twice:  # their records would land in one folder, and STE's of one run would serve the other
+        raise UserError(f"{path}: two [[groups]] are both {twice}; tell them apart with part = 2, 3, ... on the later ones")
     estimate = raw.get("estimate", {})
     check_keys(path, "[estimate] ", estimate, ESTIMATE_KEYS)
     suite = Suite(path.stem, path, raw.get("title", path.stem), raw.get("device", "cpu"), raw.get("warmup", 3),
@@ -248,6 +259,10 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
     network = table.get("network", DEFAULT_NETWORK)
     if network not in NETWORK_NAMES:
         raise UserError(f"{path}: {where}key 'network': {network!r} is not one of {', '.join(NETWORK_NAMES)}")
+    part = table.get("part")
+    if part is not None and part < 2:
+        raise UserError(f"{path}: {where}key 'part': {part} is not a later part's number; use 2, 3, ... (the "
+                        "first part names none)")
     own = [label for label, overrides in variants.items() if build_spec(overrides).model.name == network]
     labels = _labels(path, where, table.get("estimators", own), variants, sets)
     beside = []
@@ -264,7 +279,7 @@ def _group(path: Path, index: int, table: Any, suite: dict[str, Any], variants: 
         beside.append((overrides, _labels(path, inner, extra.get("estimators", labels), variants, sets)))
     return Group(table["backend"], table["precision"], table["batch"], table["compile"], labels,
                  table.get("steps", suite.get("steps", 5)), table.get("rounds", suite.get("rounds", 2)),
-                 table.get("cuda_graph", False), tuple(beside), network)
+                 table.get("cuda_graph", False), tuple(beside), network, part)
 
 
 def _labels(path: Path, where: str, labels: Any, variants: dict[str, dict[str, Any]],

@@ -184,8 +184,8 @@ def test_every_estimator_is_timed_fused_and_op_by_op_with_and_without_the_noise_
     for label in (variant_label(build_spec({"estimator.name": name})) for name in NAMES):
         for suffix in ("", "+noise", "-unfused", "+noise-unfused"):
             assert label + suffix in cpu.group("torch-fp32-b128-eager").estimators
-        for suffix in ("", "+noise"):
-            assert label + suffix in cpu.group("mindspore-fp32-b128-eager").estimators
+        assert label in cpu.group("mindspore-fp32-b128-eager").estimators
+        assert label + "+noise" in cpu.group("mindspore-fp32-b128-eager-part2").estimators
         assert label in gpu.groups[0].estimators
         for suffix in ("", "+noise", "-unfused"):
             assert label + suffix in gpu.groups[1].estimators
@@ -200,8 +200,10 @@ def test_vgg_small_groups_come_last_and_existing_group_ids_stay():
 
     cpu, gpu = load_suite("cpu"), load_suite("gpu")
     assert [g.id for g in cpu.groups] == ["torch-fp32-b128-eager", "mindspore-fp32-b128-eager",
+                                          "mindspore-fp32-b128-eager-part2",
                                           "torch-fp32-b128-compiled", "mindspore-bf16-b128-eager",
-                                          "torch-fp32-b128-eager-vgg_small", "mindspore-fp32-b128-eager-vgg_small"]
+                                          "torch-fp32-b128-eager-vgg_small", "mindspore-fp32-b128-eager-vgg_small",
+                                          "mindspore-fp32-b128-eager-part3"]
     assert [g.id for g in gpu.groups][-2:] == ["torch-bf16-b128-graph-vgg_small", "mindspore-fp32-b128-eager-vgg_small"]
     assert len({g.id for g in gpu.groups}) == len(gpu.groups)
     torch_vgg = cpu.group("torch-fp32-b128-eager-vgg_small")
@@ -216,3 +218,36 @@ def test_vgg_small_groups_come_last_and_existing_group_ids_stay():
     assert "fp" in first and "ste" in first and not any(label.startswith("vgg_small") for label in first)
     assert (case_reference("vgg_small-fda-n9"), case_reference("fp"), case_reference("ste")) == (
         "vgg_small-ste", "ste", "ste")
+
+
+def test_a_ratio_to_ste_is_taken_within_one_process(tmp_path):
+    """A group split into parts (and VGG-small's group, which times ResNet-20's STE too) holds one STE
+    per process: a variant's ratio is against the STE of its own part, never a median of STEs of
+    several runs; two groups of one id are refused."""
+    from bench.report.benchmark import benchmark_frame
+    from bench.report.step_cost import step_cost
+
+    def put(group: dict, case: str, ms: float) -> None:
+        folder = tmp_path / "bench" / "cpu" / case.replace("+", "_") / str(len(list(tmp_path.rglob("*.json"))))
+        folder.mkdir(parents=True)
+        (folder / "r.json").write_text(json.dumps({
+            "suite": "cpu", "device": "cpu", "case": case, "status": "ok", "measured_at": "2026-12-03T14:00",
+            "group": {"backend": "mindspore", "precision": "fp32", "batch": 128, "compile": False, **group},
+            "timing": {"median_ms": ms, "p10_ms": ms, "p90_ms": ms, "images_per_s": 128e3 / ms},
+            "environment": {"git_commit": None}}))
+
+    put({}, "ste", 1000.0)
+    put({}, "dsq", 1100.0)
+    put({"part": 2}, "ste", 2000.0)  # the machine was slower while part 2 ran
+    put({"part": 2}, "dsq+noise", 2300.0)
+    put({"network": "vgg_small"}, "ste", 4000.0)
+    frame = benchmark_frame(tmp_path)
+    assert step_cost(frame, "cpu", "mindspore", "fp32", {"estimator.name": "dsq"}).ratio == pytest.approx(1.10)
+    noise = {"estimator.name": "dsq", "noise.enabled": True}
+    assert step_cost(frame, "cpu", "mindspore", "fp32", noise).ratio == pytest.approx(1.15)
+
+    suite = tmp_path / "twice.toml"
+    group = '[[groups]]\nbackend = "mindspore"\nprecision = "fp32"\nbatch = 128\ncompile = false\nestimators = ["ste"]\n'
+    suite.write_text('title = "t"\n' + group + group)
+    with pytest.raises(UserError, match="both mindspore-fp32-b128-eager; tell them apart with part = 2, 3"):
+        load_suite(str(suite))

@@ -29,7 +29,8 @@ def benchmark_frame(root: Path) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.json_normalize(rows)
-    return frame.assign(mode=_modes(frame))
+    # the group (one process, one run) a record comes from: ratios are only taken within one
+    return frame.assign(mode=_modes(frame), group_id=[group_id(row["group"]) for row in rows])
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -39,6 +40,8 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 def _group_name(row: pd.Series) -> str:
     network = row.get("group.network")
     network = f" ({network})" if isinstance(network, str) else ""  # a group of another network than ResNet-20
+    part = row.get("group.part")
+    network += f", part {int(part)}" if not _missing(part) else ""  # one of a group's processes
     if row.get("group.cuda_graph") is True:
         return f"{row['group.backend']} {row['group.precision']} batch {row['group.batch']} CUDA graph{network}"
     compiled = "torch.compile" if row["group.compile"] else ("graph mode" if row["group.backend"] == "mindspore"
@@ -101,7 +104,11 @@ def _modes(frame: pd.DataFrame) -> pd.Series:
 
 
 def _hit(frame: pd.DataFrame, backend: str, precision: str, batch: int, mode: str, case: str) -> pd.DataFrame:
-    return frame[(frame["group.backend"] == backend) & (frame["group.precision"] == precision)
+    """The record of `case` in the ResNet-20 group of this key (not a case of the same label timed
+    beside another network's group or in a later part: its run is another)."""
+    gid = group_id({"backend": backend, "precision": precision, "batch": batch, "compile": mode == "compiled",
+                    "cuda_graph": mode == "graph"})
+    return frame[(frame["group_id"] == gid) & (frame["group.backend"] == backend) & (frame["group.precision"] == precision)
                  & (frame["group.batch"] == batch) & (frame["mode"] == mode)
                  & (frame["case"] == case) & (frame["status"] == "ok")]
 
@@ -226,7 +233,7 @@ def _unmeasured_groups(suite: str, runs: pd.DataFrame) -> list[str]:
         groups = load_suite(suite).groups
     except UserError:
         return []
-    seen = {group_id({k: v for k in (*GROUP_KEYS, "cuda_graph", "network")
+    seen = {group_id({k: v for k in (*GROUP_KEYS, "cuda_graph", "network", "part")
                       if not _missing(v := r.get(f"group.{k}"))}) for _, r in runs.iterrows()}
     return [g.id for g in groups if g.id not in seen]
 

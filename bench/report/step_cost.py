@@ -5,7 +5,8 @@ sharing the machine).
 
 A variant is looked up under its own label, else with its n schedule dropped (FDA n 9 -> 18 is
 timed at n = 9: the closed form's cost does not depend on n), in the first group of the benchmark
-that measured it beside STE: the study's precision first, the captured step (CUDA graph) before the
+that measured it beside STE in the same process (a group's part, or VGG-small's group timing ResNet-20's
+STE, is a run of its own): the study's precision first, the captured step (CUDA graph) before the
 eager one, the largest batch first. A ratio read at another precision than the study's says so.
 
 A benchmark record is stale when the backend's kernel code (KERNEL_PATHS) changed in a commit its
@@ -21,7 +22,7 @@ from functools import lru_cache
 import pandas as pd
 
 from bench.environment import git
-from bench.suite import bench_case, reference_case
+from bench.suite import bench_case, group_id, reference_case
 
 # the files whose change invalidates a backend's step times: estimators, noise module, binary conv
 KERNEL_PATHS = {backend: [f"backends/{folder}/estimators", f"backends/{folder}/noise.py",
@@ -69,10 +70,10 @@ def step_cost(bench: pd.DataFrame, device: str, backend: str, precision: str, sp
         return None
     ok = _steps(bench, device, backend)
     case, ste = bench_case(spec_tree), reference_case(spec_tree)
-    keys = ok[["group.precision", "mode", "group.batch"]].drop_duplicates().itertuples(index=False)
-    for measured, mode, batch in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2])):
-        group = ok[(ok["group.precision"] == measured) & (ok["mode"] == mode) & (ok["group.batch"] == batch)]
-        medians = group.groupby("case")["timing.median_ms"].median()
+    keys = ok[["group.precision", "mode", "group.batch", "group_id"]].drop_duplicates().itertuples(index=False)
+    for measured, mode, batch, gid in sorted(keys, key=lambda k: (k[0] != precision, k[1] != "graph", -k[2], k[3])):
+        group = ok[ok["group_id"] == gid]  # one process: the variant's and STE's steps from one run
+        medians = group.set_index("case")["timing.median_ms"]
         if case in medians and ste in medians:
             verdict = _staleness(backend, group[group["case"].isin([case, ste])])
             return StepCost(float(medians[case] / medians[ste]), case, int(batch), verdict,
@@ -90,7 +91,8 @@ def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: st
         return None
     case = bench_case(spec_tree)
     ok = _steps(bench, device, backend)
-    ok = ok[ok["case"] == case]
+    # precisions are timed beside each other in a network's own group, not in its parts or another's
+    ok = ok[(ok["case"] == case) & (ok["group_id"] == ok.apply(_own_group_id, axis=1))]
     mine, theirs = ok[ok["group.precision"] == precision], ok[ok["group.precision"] == reference]
     pairs = set(mine[["mode", "group.batch"]].itertuples(index=False)) & set(
         theirs[["mode", "group.batch"]].itertuples(index=False))
@@ -106,6 +108,14 @@ def _steps(bench: pd.DataFrame, device: str, backend: str) -> pd.DataFrame:
     """The ok records of this device and backend of the step a study runs (captured or eager)."""
     return bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
                  & bench["mode"].isin(["graph", "eager"])]
+
+
+def _own_group_id(row: pd.Series) -> str:
+    """The id of the first part of the group of this record's own network and key."""
+    network = row.get("group.network")
+    return group_id({"backend": row["group.backend"], "precision": row["group.precision"], "batch": row["group.batch"],
+                     "compile": row["group.compile"], "cuda_graph": row.get("group.cuda_graph") is True,
+                     **({"network": network} if isinstance(network, str) else {})})
 
 
 def _staleness(backend: str, records: pd.DataFrame) -> bool | None:
