@@ -13,7 +13,7 @@ ends with exactly one intact record.
 from __future__ import annotations
 
 import os
-import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from bench.errors import Unsupported
 from bench.init import source as init_source
 from bench.launcher import run_child
 from bench.spec import build_spec
+from bench.store.lease import host_name
 
 BUSY = "busy"  # another process holds the cell: left to it, no record written
 
@@ -37,6 +38,7 @@ class CellJob:
     results: str  # the results store (the child's FDABNN_RESULTS: where it registers as active)
     env: dict[str, str] = field(default_factory=dict)  # for the child, e.g. CUDA_VISIBLE_DEVICES
     where: str = "cpu"  # the device slot, for progress ("cpu", "gpu 0", ...)
+    attempt: int = 1  # which attempt at the cell this is (numbered by the Ray executor's driver)
 
 
 @dataclass(frozen=True)
@@ -51,25 +53,29 @@ def attempt(job: CellJob) -> Attempt:
     run_dir = Path(job.run_dir)
     try:
         with store.claim(run_dir, where=job.where):
-            return _attempt_claimed(job, run_dir)
+            record = store.read_record(run_dir)
+            if record is not None and record["status"] in store.COMPLETE:  # completed by another runner meanwhile
+                return Attempt(record["status"], record["reason"], record, host_name())
+            join_study(job, run_dir)
+            return run_cell(job)
     except store.Busy as exc:
-        return Attempt(BUSY, f"in use by {exc.holder}", None, socket.gethostname())
+        return Attempt(BUSY, f"in use by {exc.holder}", None, host_name())
 
 
-def _attempt_claimed(job: CellJob, run_dir: Path) -> Attempt:
-    record = store.read_record(run_dir)
-    if record is not None and record["status"] in store.COMPLETE:  # completed by another runner meanwhile
-        return Attempt(record["status"], record["reason"], record, socket.gethostname())
-    join_study(job, run_dir)
+def run_cell(job: CellJob, poll: Callable[[], None] | None = None) -> Attempt:
+    """The cell's child process in job.run_dir (the store's run directory locally, a node's scratch
+    directory on Ray: bench/executors/scratch.py), `poll` called about every second while it runs;
+    what it recorded, or a record written here when it died without one."""
+    run_dir = Path(job.run_dir)
     spec_file = run_dir / store.SPEC
     store.atomic_write_json(spec_file, job.spec)
     env = {**isa.child_env(job.spec["backend"]), **job.env, store.CLAIM_ENV: str(os.getpid()),
            "FDABNN_RESULTS": job.results}
     end = run_child("bench.cli", ["train", "--run-dir", str(run_dir), "--spec", str(spec_file)],
-                    log=run_dir / store.LOG, env=env)
+                    log=run_dir / store.LOG, poll=poll, env=env)
     record = store.read_record(run_dir)
     if record is not None:
-        return Attempt(record["status"], record["reason"], record, socket.gethostname())
+        return Attempt(record["status"], record["reason"], record, host_name())
     if end.returncode == Unsupported.exit_code:  # refused before any work; `fdabnn train` said why
         return record_unrun(job, "unsupported", end.last_line.removeprefix("error: "))
     return record_unrun(job, "failed", end.reason())
@@ -92,4 +98,4 @@ def record_unrun(job: CellJob, status: str, reason: str) -> Attempt:
     record = store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
                               reason, None, init_source.recorded(run_dir))
     store.atomic_write_json(run_dir / store.RECORD, record)
-    return Attempt(status, reason, record, socket.gethostname())
+    return Attempt(status, reason, record, host_name())

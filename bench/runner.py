@@ -240,8 +240,7 @@ def _run(study: Study, plan: _Plan, root: Path, options: Options, gpus: int, con
             _repair_membership(_job(study, cell))
     if plan.todo:
         executor = make_executor(options.executor, jobs=options.jobs or 1, gpus=gpus,
-                                 cells_per_gpu=options.cells_per_gpu, address=options.address,
-                                 worker_retries=options.retries)
+                                 cells_per_gpu=options.cells_per_gpu, address=options.address)
         try:
             outcomes.update(_dispatch(study, plan, root, executor, options.retries, console))
         finally:
@@ -309,7 +308,7 @@ class _Board:
         for run_id, task in self.lines.items():
             cell = next(c for c in self.plan.todo if c.run_id == run_id)
             left += max(self._expected(run_id) - (time.monotonic() - self.started[run_id]), 0.0)
-            info = store.holder_info(root / run_id)
+            info = store.holder_info(root / run_id) or store.read_lease(root / run_id)  # local or Ray
             place = f"{info.get('host', '?')} {info.get('where', '')}".strip() if info else "starting"
             epochs, epoch = cell.spec.train.epochs, len(store.read_progress(root / run_id)) + 1
             self.bar.update(task, description=f"  {cell.name} [{place}] epoch {min(epoch, epochs)}/{epochs}")
