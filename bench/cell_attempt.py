@@ -2,13 +2,14 @@
 on any node (so everything it needs travels in a picklable `CellJob`, and it reports a picklable
 `Attempt`).
 
-Under the cell's claim (bench/store/claim.py) it writes the cell's study.json and resolved
-spec.json, runs `python -m bench.cli train --run-dir DIR --spec DIR/spec.json` in a child process
+`run_cell`, shared by both executors, writes the resolved spec.json into the run directory, runs
+`python -m bench.cli train --run-dir DIR --spec DIR/spec.json` in a child process
 (bench/launcher.py; output to DIR/train.log) and returns what the child recorded; a child that died
-without a record gets one written here, in the schema of bench/store/record.py. A finished cell is
-never run again, and a cell another process holds is left to it (status "busy", nothing written):
-whatever executes, retries or duplicates attempts, a cell is trained by one process at a time and
-ends with exactly one intact record.
+without a record gets one written here, in the schema of bench/store/record.py. Locally
+(`attempt`) DIR is the store's run directory, under the cell's claim (bench/store/claim.py): a
+finished cell is never run again, and a cell another process holds is left to it (status "busy",
+nothing written). On Ray DIR is a scratch directory of the node and the driver writes the store
+(bench/executors/scratch.py, commit.py).
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from bench import store
 from bench.cell_attempt import Attempt
 from bench.executors.commit import ATTEMPTS, Committer, Report
 from bench.spec import build_spec
+from bench.store.lease import host_name
 
 
 def _record(run_id: str, status: str = "failed") -> dict:
@@ -43,9 +44,10 @@ def test_only_the_current_attempt_writes_the_store(tmp_path):
     assert committer.accept(final)
     record = store.read_record(runs / run)
     assert record["attempts"] == [
-        {"attempt": 1, "host": "node-a", "started_at": record["attempts"][0]["started_at"],
+        {"attempt": 1, "host": "node-a", "driver": host_name(), "started_at": record["attempts"][0]["started_at"],
          "ended": "lost: NodeDiedError: the node died"},
-        {"attempt": 2, "host": "node-b", "started_at": record["attempts"][1]["started_at"], "ended": "failed: why"}]
+        {"attempt": 2, "host": "node-b", "driver": host_name(), "started_at": record["attempts"][1]["started_at"],
+         "ended": "failed: why"}]
     assert committer.final(final).record == record
     assert not committer.accept(Report(run, 2, "node-b", {"checkpoint.pt": b"late"}))  # ended: nothing after
 

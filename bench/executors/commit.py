@@ -8,8 +8,8 @@ current attempt: attempts are numbered (`begin`), and a report of an attempt tha
 retired or superseded is dropped and counted, so an attempt that still runs somewhere after its node
 was declared dead wastes compute and nothing else.
 
-`<run>/attempts.json` (written here only) lists each attempt: its id, the host it ran on, and how
-it ended ("finished", "failed: <why>", "lost: <Ray's error>", "abandoned: ..." for one whose driver
+`<run>/attempts.json` (written here only) lists each attempt: its id, the host it ran on, the
+driver's host, and how it ended ("finished", "failed: <why>", "lost: <Ray's error>", "abandoned: ..." for one whose driver
 stopped); the record carries that list as `attempts`. Ids continue across drivers: a study run again
 after its driver was killed numbers its attempts on from the last one.
 """
@@ -26,6 +26,7 @@ from backends import CHECKPOINT_SUFFIXES
 from bench import store
 from bench.cell_attempt import Attempt
 from bench.init.source import INIT
+from bench.store.lease import host_name
 from bench.training import ERROR_LOG
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class Committer:
                 if entry["ended"] is None:
                     entry["ended"] = "abandoned: its driver stopped"
             number = max((e["attempt"] for e in attempts), default=0) + 1
-            attempts.append({"attempt": number, "host": None, "started_at": _now(), "ended": None})
+            attempts.append({"attempt": number, "host": None, "driver": host_name(), "started_at": _now(), "ended": None})
             self._write_attempts(run_id, attempts)
             self._current[run_id] = number
             return number
