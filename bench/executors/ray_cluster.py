@@ -32,7 +32,7 @@ from bench import store
 from bench.cell_attempt import BUSY, Attempt, CellJob, join_study
 from bench.errors import UserError
 from bench.executors.commit import Committer, Report
-from bench.store.lease import Lease, acquire
+from bench.store.lease import Lease, acquire, lease_timeout
 
 PUMP_S = 0.2  # how often the driver drains the reports and looks for ended tasks
 
@@ -52,6 +52,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None, jobs: int, gpus: int, cells_per_gpu: int):
+        lease_timeout()  # a bad FDABNN_LEASE_TIMEOUT_S is refused before Ray starts
         try:
             import ray
             from ray.util.queue import Empty, Queue
