@@ -26,7 +26,7 @@ from bench.errors import Unsupported
 from bench.init import source as init_source
 from bench.launcher import run_child
 from bench.spec import build_spec
-from bench.store.lease import host_name
+from bench.store.lease import host_name, lease_timeout, stale
 
 BUSY = "busy"  # another process holds the cell: left to it, no record written
 
@@ -57,6 +57,8 @@ def attempt(job: CellJob) -> Attempt:
             record = store.read_record(run_dir)
             if record is not None and record["status"] in store.COMPLETE:  # completed by another runner meanwhile
                 return Attempt(record["status"], record["reason"], record, host_name())
+            if (lease := store.read_lease(run_dir)) is not None and not stale(lease, lease_timeout()):
+                raise store.Busy(run_dir, f"a Ray driver on host {lease.get('host')}")  # bench/store/lease.py
             join_study(job, run_dir)
             return run_cell(job)
     except store.Busy as exc:

@@ -98,3 +98,15 @@ def test_a_bad_lease_timeout_is_refused_in_one_line(monkeypatch, value):
         lease_timeout()
     monkeypatch.setenv("FDABNN_LEASE_TIMEOUT_S", "2.5")
     assert lease_timeout() == 2.5
+
+
+def test_a_local_attempt_leaves_a_cell_a_ray_driver_holds(tmp_path):
+    from bench.cell_attempt import BUSY, CellJob, attempt
+
+    lease = acquire(tmp_path / "run", timeout=60)
+    try:
+        done = attempt(CellJob(str(tmp_path / "run"), {}, {}, str(tmp_path)))
+    finally:
+        lease.release()
+    assert done.status == BUSY and "a Ray driver on host" in done.reason
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".claim"]  # nothing written

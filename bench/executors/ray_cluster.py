@@ -89,6 +89,7 @@ class RayExecutor:
         self._leases: dict[str, Lease] = {}
         self._pending: dict[Any, tuple[Future[Attempt], str, int]] = {}  # task -> (future, run id, attempt)
         self._lock = threading.Lock()
+        self._broken: Exception | None = None  # why the pump stopped, if it did
         self._stop = threading.Event()
         self._pump_thread = threading.Thread(target=self._pump, name="ray reports", daemon=True)
         self._pump_thread.start()
@@ -116,13 +117,20 @@ class RayExecutor:
                          where="gpu" if self._gpu_share else "cpu")
         task = self._task.remote(remote, seed, self._outbox)
         with self._lock:
-            self._pending[task] = (future, run_dir.name, attempt)
+            if self._broken is not None:
+                future.set_exception(self._broken)
+            else:
+                self._pending[task] = (future, run_dir.name, attempt)
         return future
 
     def _lease(self, run_dir: Path) -> Lease:
         lease = self._leases.get(run_dir.name)
         if lease is None or lease.lost:
-            lease = self._leases[run_dir.name] = acquire(run_dir)
+            lease = acquire(run_dir)
+            if (holder := store.holder(run_dir)) is not None:  # a local runner or `fdabnn train` on this host
+                lease.release()
+                raise store.Busy(run_dir, holder)
+            self._leases[run_dir.name] = lease
         return lease
 
     def _release(self, run_id: str) -> None:
@@ -130,7 +138,18 @@ class RayExecutor:
             lease.release()
 
     def _pump(self) -> None:
-        """Until close(): write every report into the store and settle every ended task."""
+        """Until close(): write every report into the store and settle every ended task. If the store
+        cannot be written (a full disk), every waiting cell fails with that error rather than wait."""
+        try:
+            self._pump_until_closed()
+        except Exception as exc:
+            with self._lock:
+                self._broken = exc
+                waiting, self._pending = list(self._pending.values()), {}
+            for future, _, _ in waiting:
+                future.set_exception(exc)
+
+    def _pump_until_closed(self) -> None:
         while not self._stop.is_set():
             self._drain()
             self._check_leases()
