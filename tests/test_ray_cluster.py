@@ -132,7 +132,8 @@ def _curve(record: dict) -> list[tuple]:
 
 
 def _files(run_dir: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(run_dir)): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
+    return {str(p.relative_to(run_dir)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in run_dir.rglob("*") if p.is_file()}
 
 
 def _wait_for(condition, what: str, runner=None, timeout: float = TIMEOUT_S / 2) -> None:

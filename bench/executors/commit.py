@@ -9,9 +9,10 @@ retired or superseded is dropped and counted, so an attempt that still runs some
 was declared dead wastes compute and nothing else.
 
 `<run>/attempts.json` (written here only) lists each attempt: its id, the host it ran on, the
-driver's host, and how it ended ("finished", "failed: <why>", "lost: <Ray's error>", "abandoned: ..." for one whose driver
-stopped); the record carries that list as `attempts`. Ids continue across drivers: a study run again
-after its driver was killed numbers its attempts on from the last one.
+driver's host, and how it ended ("finished", "failed: <why>", "lost: <Ray's error>", or
+"abandoned: ..." for one whose driver stopped); the record carries that list as `attempts`. Ids
+continue across drivers: a study run again after its driver was killed numbers its attempts on
+from the last one.
 """
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ class Committer:
                 if entry["ended"] is None:
                     entry["ended"] = "abandoned: its driver stopped"
             number = max((e["attempt"] for e in attempts), default=0) + 1
-            attempts.append({"attempt": number, "host": None, "driver": host_name(), "started_at": _now(), "ended": None})
+            attempts.append({"attempt": number, "host": None, "driver": host_name(), "started_at": _now(),
+                             "ended": None})
             self._write_attempts(run_id, attempts)
             self._current[run_id] = number
             return number

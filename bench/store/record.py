@@ -100,7 +100,7 @@ def _attempts_problem(attempts: Any) -> str | None:
         return "attempts is not a list of attempts"
     for entry in attempts:
         if not (isinstance(entry, dict) and isinstance(entry.get("attempt"), int)
-                and isinstance(entry.get("host"), (str, type(None))) and isinstance(entry.get("ended"), (str, type(None)))):
+                and all(isinstance(entry.get(k), (str, type(None))) for k in ("host", "ended"))):
             return f"attempts entry {entry!r} lacks an attempt number, host or end"
     return None
 
