@@ -1,9 +1,9 @@
 """The executors on real cells (PyTorch, real CIFAR-10, smoke profile, this 2-core machine): a pool of
 local slots and a local Ray cluster leave the same records as the serial run; a killed worker's
-cell is attempted again and recorded once (on Ray: two attempts listed, the first lost); several
-nodes, node loss, killed drivers and leases are in test_ray_cluster.py; a cell that always fails is recorded failed after its
-retries while the others finish; the plan is told before anything runs, and a study nothing of
-which can run here is refused."""
+cell is attempted again and recorded once (on Ray: two attempts listed, the first lost); a cell
+that always fails is recorded failed after its retries while the others finish; the plan is told
+before anything runs, and a study nothing of which can run here is refused. Several nodes, node
+loss, killed drivers and leases: test_ray_cluster.py."""
 from __future__ import annotations
 
 import os
