@@ -95,10 +95,19 @@ def record_unrun(job: CellJob, status: str, reason: str) -> Attempt:
     progress.json."""
     run_dir = Path(job.run_dir)
     join_study(job, run_dir)
-    spec = build_spec(job.spec)
-    history = store.read_progress(run_dir)
-    environment = describe() | {"device": backends.resolved_device(spec)}
-    record = store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
-                              reason, None, init_source.recorded(run_dir))
+    record = unrun_record(job, status, reason)
     store.atomic_write_json(run_dir / store.RECORD, record)
     return Attempt(status, reason, record, host_name())
+
+
+def unrun_record(job: CellJob, status: str, reason: str, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`record_unrun`'s record, unwritten: the epochs from the run directory's progress.json, where
+    the weights came from from its init.json; `environment` (the machine it ran on) defaults to
+    this one's."""
+    run_dir = Path(job.run_dir)
+    spec = build_spec(job.spec)
+    history = store.read_progress(run_dir)
+    if environment is None:
+        environment = describe() | {"device": backends.resolved_device(spec)}
+    return store.run_record(spec, run_dir, environment, history, sum(h["wall_s"] for h in history), status,
+                            reason, None, init_source.recorded(run_dir))

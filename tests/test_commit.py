@@ -4,11 +4,14 @@ writes the record with the attempts list, numbering goes on across drivers, and 
 store's own files may be sent."""
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 from bench import store
-from bench.cell_attempt import Attempt
+from bench.cell_attempt import Attempt, CellJob
 from bench.executors.commit import ATTEMPTS, Committer, Report
+from bench.metrics import METRIC_KEYS
 from bench.spec import build_spec
 from bench.store.lease import host_name
 
@@ -43,11 +46,10 @@ def test_only_the_current_attempt_writes_the_store(tmp_path):
     final = Report(run, 2, "node-b", {store.PROGRESS: b"[1, 2]"}, Attempt("failed", "why", _record(run), "node-b"))
     assert committer.accept(final)
     record = store.read_record(runs / run)
+    times = [{k: a[k] for k in ("started_at", "ended_at")} for a in record["attempts"]]
     assert record["attempts"] == [
-        {"attempt": 1, "host": "node-a", "driver": host_name(), "started_at": record["attempts"][0]["started_at"],
-         "ended": "lost: NodeDiedError: the node died"},
-        {"attempt": 2, "host": "node-b", "driver": host_name(), "started_at": record["attempts"][1]["started_at"],
-         "ended": "failed: why"}]
+        {"attempt": 1, "host": "node-a", "driver": host_name(), **times[0], "ended": "lost: NodeDiedError: the node died"},
+        {"attempt": 2, "host": "node-b", "driver": host_name(), **times[1], "ended": "failed: why"}]
     assert committer.final(final).record == record
     assert not committer.accept(Report(run, 2, "node-b", {"checkpoint.pt": b"late"}))  # ended: nothing after
 
@@ -84,3 +86,33 @@ def test_the_record_schema_takes_attempts_and_refuses_malformed_ones():
     assert store.record_problem({**record, "attempts": [{"attempt": 1, "host": "h", "ended": "finished"}]}) is None
     assert "attempts" in store.record_problem({**record, "attempts": "two"})
     assert "attempts" in store.record_problem({**record, "attempts": [{"host": "h"}]})
+
+
+def _epoch(number: int) -> dict:
+    return {"epoch": number, **{k: 0.5 for k in METRIC_KEYS}, "train_loss": 1.0, "train_acc": 0.5, "wall_s": 2.0,
+            "step_ms": [10.0, 11.0], "warmup_steps": 1}
+
+
+def test_a_lost_attempt_leaves_a_failed_record_and_the_next_attempt_drops_it(tmp_path):
+    """A cell whose attempt died with its node, retries used up: a 'failed' record through the driver,
+    as a local child that died gets one (the epochs stored, the attempts); not complete, so a re-run
+    resumes the cell, and the next attempt's begin drops the record."""
+    runs, run = tmp_path / "runs", "cell"
+    job = CellJob(str(runs / run), build_spec({}).to_dict(), {"study": "s", "profile": "smoke"}, str(tmp_path))
+    committer = Committer(runs)
+    committer.begin(run)
+    environment = {"host": "node-a", "device": "cpu"}
+    assert committer.accept(Report(run, 1, "node-a", {
+        store.PROGRESS: json.dumps([_epoch(0)]).encode(), store.ENVIRONMENT: json.dumps(environment).encode()}))
+    done = committer.lost(job, 1, "lost: NodeDiedError: the node died")
+    record = store.read_record(runs / run)
+    assert done == Attempt("failed", "lost: NodeDiedError: the node died", record, "node-a")
+    assert record["status"] == "failed" and record["status"] not in store.COMPLETE
+    assert record["reason"] == "lost: NodeDiedError: the node died" and record["epochs_done"] == 1
+    assert record["environment"] == environment and record["history"] == [_epoch(0)]
+    (attempt,) = record["attempts"]
+    assert attempt["ended"] == "lost: NodeDiedError: the node died" and attempt["host"] == "node-a"
+    assert datetime.fromisoformat(attempt["ended_at"]) >= datetime.fromisoformat(attempt["started_at"])
+    assert store.read_membership(runs / run) == {"study": "s", "profile": "smoke"}
+    assert committer.lost(job, 1, "lost: again") is None  # ended already: nothing written
+    assert committer.begin(run) == 2 and store.read_record(runs / run) is None

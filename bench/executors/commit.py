@@ -9,23 +9,29 @@ retired or superseded is dropped and counted, so an attempt that still runs some
 was declared dead wastes compute and nothing else.
 
 `<run>/attempts.json` (written here only) lists each attempt: its id, the host it ran on, the
-driver's host, and how it ended ("finished", "failed: <why>", "lost: <Ray's error>", or
-"abandoned: ..." for one whose driver stopped); the record carries that list as `attempts`. Ids
-continue across drivers: a study run again after its driver was killed numbers its attempts on
-from the last one.
+driver's host, when the driver started and ended it (ISO 8601, to the millisecond), and how it
+ended ("finished", "failed: <why>", "lost: <Ray's error>", or "abandoned: ..." for one whose
+driver stopped); the record carries that list as `attempts`. Ids continue across drivers: a study
+run again after its driver was killed numbers its attempts on from the last one.
+
+An attempt lost with its worker or node (`lost`) leaves the cell a 'failed' record, as the local
+executor records a child that died (bench/cell_attempt.py record_unrun): the epochs the driver
+stored, the reason naming the loss; 'failed' is not complete, so the runner's retry or a later run
+resumes the cell, and the next attempt's `begin` drops that record as the training loop drops an
+earlier attempt's locally.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from backends import CHECKPOINT_SUFFIXES
 from bench import store
-from bench.cell_attempt import Attempt
+from bench.cell_attempt import Attempt, CellJob, join_study, unrun_record
 from bench.init.source import INIT
 from bench.store.lease import host_name
 from bench.training import ERROR_LOG
@@ -68,25 +74,50 @@ class Committer:
 
     def begin(self, run_id: str) -> int:
         """A new attempt at the cell: its id, now the only one whose reports count. An earlier attempt
-        that never ended in attempts.json belonged to a driver that stopped."""
+        that never ended in attempts.json belonged to a driver that stopped; an earlier attempt's
+        incomplete record (failed) is dropped: this attempt writes its own."""
         with self._lock:
             attempts = self.attempts(run_id)
             for entry in attempts:
                 if entry["ended"] is None:
                     entry["ended"] = "abandoned: its driver stopped"
             number = max((e["attempt"] for e in attempts), default=0) + 1
-            attempts.append({"attempt": number, "host": None, "driver": host_name(), "started_at": _now(),
+            attempts.append({"attempt": number, "host": None, "driver": host_name(), "started_at": now(),
                              "ended": None})
             self._write_attempts(run_id, attempts)
+            record = store.read_record(self.runs / run_id)
+            if record is not None and record["status"] not in store.COMPLETE:
+                (self.runs / run_id / store.RECORD).unlink(missing_ok=True)
             self._current[run_id] = number
             return number
 
-    def end(self, run_id: str, attempt: int, how: str) -> None:
-        """The attempt is over (lost, or its lease taken over): none of its reports counts from now on."""
+    def end(self, run_id: str, attempt: int, how: str) -> bool:
+        """The attempt is over (its lease taken over): none of its reports counts from now on. False
+        where it was not the cell's current attempt."""
         with self._lock:
-            if self._current.get(run_id) == attempt:
-                del self._current[run_id]
-                self._set(run_id, attempt, ended=how)
+            if self._current.get(run_id) != attempt:
+                return False
+            del self._current[run_id]
+            self._set(run_id, attempt, ended=how, ended_at=now())
+            return True
+
+    def lost(self, job: CellJob, attempt: int, how: str) -> Attempt | None:
+        """The attempt died with its worker or node (`how`: 'lost: <Ray's error>'): ended, and the
+        cell recorded 'failed' with the epochs the driver stored and the attempts so far. `job` is
+        the cell's, run_dir in the store. None where it was not the cell's current attempt."""
+        run_dir = Path(job.run_dir)
+        if not self.end(run_dir.name, attempt, how):
+            return None
+        with self._lock:
+            try:
+                environment = store.read_json(run_dir / store.ENVIRONMENT)  # the node's, as its last epoch sent it
+            except store.TornRecord:
+                environment = None
+            join_study(job, run_dir)
+            record = {**unrun_record(job, "failed", how, environment if isinstance(environment, dict) else None),
+                      "attempts": self.attempts(run_dir.name)}
+            store.atomic_write_json(run_dir / store.RECORD, record)
+            return Attempt("failed", how, record, self._entry(run_dir, attempt).get("host") or "")
 
     def current(self, run_id: str) -> int | None:
         return self._current.get(run_id)
@@ -114,7 +145,7 @@ class Committer:
             if report.final is not None:
                 final = report.final
                 ended = final.status if not final.reason else f"{final.status}: {final.reason}"
-                self._set(report.run_id, report.attempt, ended=ended[:300])
+                self._set(report.run_id, report.attempt, ended=ended[:300], ended_at=now())
                 del self._current[report.run_id]
                 if final.record is not None:
                     store.atomic_write_json(run_dir / store.RECORD,
@@ -155,5 +186,6 @@ class Committer:
         store.atomic_write_json(self.runs / run_id / ATTEMPTS, attempts)
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+def now() -> str:
+    """This instant, ISO 8601 with the local offset, to the millisecond (datetime.fromisoformat reads it)."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
