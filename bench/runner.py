@@ -104,7 +104,7 @@ def run_ablation(study_name: str | Study, profile_name: str | None = None,
     if options.dry_run:
         _print_plan(plan, options, slots, gpus, console)
         return 0
-    _require_init_sources(plan.todo, options.executor)
+    _require_init_sources(plan.todo)
     if plan.todo:
         console.print(plan.estimate.describe(plan.todo, slots))
     started = time.time()
@@ -141,22 +141,18 @@ def _record_session(study: Study, profile: str, options: Options, slots: int, gp
     })
 
 
-def _require_init_sources(todo: list[Cell], executor: str = "local") -> None:
+def _require_init_sources(todo: list[Cell]) -> None:
     """Every init.from of the cells to run resolves (a pretrain-fp checkpoint trained, a path there),
-    before any is launched: refused in one line naming the fix (bench/init/pretrain.py). On Ray a
-    cell starting from init.from is refused: its source is in the store, which nodes do not see."""
-    from bench.init.source import resolve
+    before any is launched: refused in one line naming the fix (bench/init/pretrain.py). On Ray the
+    driver reads it in the store and ships it to the nodes (bench/executors/ray_cluster.py)."""
+    from bench.init.source import resolve, wanted
 
     seen = set()
     for cell in todo:
         spec, run_dir = cell.spec, store.results_root() / "runs" / cell.run_id
         key = (spec.init.from_, spec.model.name, spec.model.num_classes, spec.backend, spec.device)
-        if spec.init.from_ is None or key in seen or any(run_dir.glob(f"{store.CHECKPOINT_STEM}.*")):
-            continue  # none to load, checked already, or resuming from its own checkpoint
-        if executor == "ray":
-            raise UserError(f"study {cell.study}, cell {cell.name}: init.from = {spec.init.from_!r} is not supported "
-                            "with --executor ray (the nodes do not see the results store it names); run the study "
-                            "with --executor local")
+        if key in seen or not wanted(spec, run_dir):
+            continue  # checked already, none to load, or resuming from its own checkpoint
         seen.add(key)
         try:
             resolve(spec)

@@ -188,12 +188,7 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
 def _init_source(spec: Spec, run_dir: Path) -> init_source.Source | None:
     """The checkpoint init.from names, read and checked, where the run starts afresh (a run that
     resumes continues from its own checkpoint)."""
-    if spec.init.from_ is None:
-        return None
-    kind = backends.backend_class(spec.backend)
-    if (run_dir / f"{store.CHECKPOINT_STEM}{kind.checkpoint_suffix}").exists():
-        return None
-    return init_source.resolve(spec)
+    return init_source.resolve(spec) if init_source.wanted(spec, run_dir) else None
 
 
 def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | None:

@@ -11,10 +11,15 @@ results store. Nodes need this suite and the data installed, and no shared file 
 - One writer: the task trains in its node's scratch directory (scratch.py) and reports each epoch's
   files through a Ray queue that lives on the driver's node; the driver writes them (commit.py),
   and the study's membership, spec.json and summary, into the store.
+- init.from: the driver resolves the source in the store (bench/init/source.py) and puts each
+  distinct file into Ray's object store once, so cells starting from one checkpoint share one
+  object; a cell that resumes from its own checkpoint gets none. Its record says the store's path
+  and the file's sha256, as a local run's does.
 - Numbered attempts and the driver's retries: tasks run with max_retries=0. An attempt whose worker
-  or node is lost ends "lost" in attempts.json; the runner submits the cell again (up to --retries)
-  and the new attempt starts, on any node, from the last epoch checkpoint the driver stored, shipped
-  to it through Ray. Reports of any attempt but the cell's current one are dropped.
+  or node is lost ends "lost" in attempts.json and leaves the cell a 'failed' record (as a local
+  child that died does); the runner submits the cell again (up to --retries) and the new attempt
+  starts, on any node, from the last epoch checkpoint the driver stored, shipped to it through
+  Ray. Reports of any attempt but the cell's current one are dropped.
 - Leases across hosts: the driver holds each cell's lease (bench/store/lease.py) while it runs it,
   so two drivers on one store, on any hosts, never train the same cell; a lease whose heartbeat is
   older than FDABNN_LEASE_TIMEOUT_S is taken over by the next driver (a killed one's at once on its
@@ -32,20 +37,25 @@ from bench import store
 from bench.cell_attempt import BUSY, Attempt, CellJob, join_study
 from bench.errors import UserError
 from bench.executors.commit import Committer, Report
+from bench.init import source as init_source
+from bench.spec import build_spec
 from bench.store.lease import Lease, acquire, lease_timeout
 
 PUMP_S = 0.2  # how often the driver drains the reports and looks for ended tasks
 
 
-def _attempt_on_node(job: CellJob, seed: dict[str, bytes], outbox: Any) -> Report:
-    """The Ray task: one attempt in this node's scratch directory (its reports into `outbox`)."""
+def _attempt_on_node(job: CellJob, seed: dict[str, bytes], init_file: bytes | None, init_origin: dict | None,
+                     outbox: Any) -> Report:
+    """The Ray task: one attempt in this node's scratch directory (its reports into `outbox`), from
+    the init.from file's bytes where the cell starts from one."""
     import os
 
     from bench.executors.scratch import run_in_scratch
 
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # set by Ray for a task with num_gpus
     where = f"gpu {gpus}" if gpus and job.where != "cpu" else "cpu"
-    return run_in_scratch(replace(job, where=where), seed, outbox.put)
+    init = (init_file, init_origin) if init_file is not None and init_origin is not None else None
+    return run_in_scratch(replace(job, where=where), seed, outbox.put, init)
 
 
 class RayExecutor:
@@ -86,8 +96,9 @@ class RayExecutor:
         self.where = (f"ray: {nodes} node(s), {cpus} CPU(s), {cluster_gpus} GPU(s)"
                       + (f", {cells_per_gpu} cell(s) per GPU" if gpus else ""))
         self._committer = Committer(store.results_root() / "runs")
+        self._init_files: dict[tuple[str, int, int], tuple[Any, dict[str, Any]]] = {}  # file -> (object, origin)
         self._leases: dict[str, Lease] = {}
-        self._pending: dict[Any, tuple[Future[Attempt], str, int]] = {}  # task -> (future, run id, attempt)
+        self._pending: dict[Any, tuple[Future[Attempt], CellJob, int]] = {}  # task -> (future, job, attempt)
         self._lock = threading.Lock()
         self._broken: Exception | None = None  # why the pump stopped, if it did
         self._stop = threading.Event()
@@ -107,6 +118,12 @@ class RayExecutor:
             self._release(run_dir.name)
             future.set_result(Attempt(record["status"], record["reason"], record, ""))
             return future
+        try:
+            init_file, init_origin = self._init_source(job, run_dir)
+        except UserError as exc:  # the source went missing since the runner checked it
+            self._release(run_dir.name)
+            future.set_exception(exc)
+            return future
         join_study(job, run_dir)
         store.atomic_write_json(run_dir / store.SPEC, job.spec)
         attempt = self._committer.begin(run_dir.name)
@@ -115,13 +132,29 @@ class RayExecutor:
         # the task learns the cell's name, never the store's path
         remote = replace(job, run_dir=run_dir.name, results="", attempt=attempt,
                          where="gpu" if self._gpu_share else "cpu")
-        task = self._task.remote(remote, seed, self._outbox)
+        task = self._task.remote(remote, seed, init_file, init_origin, self._outbox)
         with self._lock:
             if self._broken is not None:
                 future.set_exception(self._broken)
             else:
-                self._pending[task] = (future, run_dir.name, attempt)
+                self._pending[task] = (future, job, attempt)
         return future
+
+    def _init_source(self, job: CellJob, run_dir: Path) -> tuple[Any, dict[str, Any] | None]:
+        """The init.from file the cell starts from, as a Ray object put once per distinct file, and
+        what its record says of it; (None, None) where it names none or the cell resumes from its own
+        checkpoint."""
+        spec = build_spec(job.spec)
+        if not init_source.wanted(spec, run_dir):
+            return None, None
+        path, source_run = init_source.locate(spec)
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in self._init_files:
+            origin = init_source.provenance(spec.init.from_, path, source_run)
+            self._init_files[key] = (self._ray.put(path.read_bytes()), origin)
+        ref, origin = self._init_files[key]
+        return ref, {**origin, "from": spec.init.from_}
 
     def _lease(self, run_dir: Path) -> Lease:
         lease = self._leases.get(run_dir.name)
@@ -181,12 +214,14 @@ class RayExecutor:
 
     def _settle(self, task: Any) -> None:
         with self._lock:
-            future, run_id, attempt = self._pending.pop(task)
+            future, job, attempt = self._pending.pop(task)
+        run_id = Path(job.run_dir).name
         try:
             report: Report = self._ray.get(task)
         except Exception as exc:  # the worker or its node died (WorkerCrashedError, NodeDiedError, ...)
-            self._committer.end(run_id, attempt, f"lost: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-            future.set_exception(exc)
+            how = f"lost: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            lost = self._committer.lost(job, attempt, how)  # a 'failed' record, as a local child that died gets
+            future.set_result(lost or Attempt(BUSY, "its lease was taken over by another driver", None, ""))
             return
         if not self._committer.accept(report):
             future.set_result(Attempt(BUSY, "its lease was taken over by another driver", None, report.host))

@@ -6,6 +6,10 @@ results store, and what the store keeps of it travels back to the driver (commit
   the trainings of one node see each other (bench/store/activity.py) and nothing else.
 - The attempt starts from the files the driver sent (`seed`: the cell's last checkpoint, its
   progress, init.json and train.log), so the child resumes exactly as it would in the store.
+- A cell that starts afresh from init.from gets the source file's bytes from the driver (one Ray
+  object per distinct file) with what its record says of it (`origin`: the store's path, the
+  sha256); they are staged beside the run directory, outside what is sent back, and the child
+  reads them in place of the store's file (bench/init/source.py), recording the store's path.
 - After each epoch (the child rewrites progress.json after its checkpoint) the files the store keeps
   are sent with `send`; the last report, with the attempt's outcome, is returned.
 
@@ -19,10 +23,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench import store
 from bench.cell_attempt import CellJob, run_cell
 from bench.executors.commit import CHECKPOINTS, SHIPPED, Report
+from bench.init.source import stage
 from bench.store.lease import host_name
 
 SCRATCH_ENV = "FDABNN_SCRATCH"
@@ -32,9 +38,11 @@ def scratch_root() -> Path:
     return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "fdabnn-scratch")
 
 
-def run_in_scratch(job: CellJob, seed: dict[str, bytes], send: Callable[[Report], None]) -> Report:
+def run_in_scratch(job: CellJob, seed: dict[str, bytes], send: Callable[[Report], None],
+                   init: tuple[bytes, dict[str, Any]] | None = None) -> Report:
     """Run the cell `job.run_dir` names (a run id: the store's path is never sent) as attempt
-    `job.attempt`; the last report, with its outcome."""
+    `job.attempt`, from `init` (the init.from file's bytes and origin) where the driver sent one;
+    the last report, with its outcome."""
     root = scratch_root()
     (root / "attempts").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"a{job.attempt}-", dir=root / "attempts"))
@@ -44,8 +52,9 @@ def run_in_scratch(job: CellJob, seed: dict[str, bytes], send: Callable[[Report]
             path = run_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        env = {**job.env, **(stage(work / "init", *init) if init is not None else {})}
         shipper = _Shipper(run_dir, job, send)
-        done = run_cell(replace(job, run_dir=str(run_dir), results=str(root)), poll=shipper.poll)
+        done = run_cell(replace(job, run_dir=str(run_dir), results=str(root), env=env), poll=shipper.poll)
         return Report(job.run_dir, job.attempt, host_name(), shipper.files(), done)
     finally:
         shutil.rmtree(work, ignore_errors=True)
