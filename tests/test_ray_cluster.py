@@ -9,8 +9,10 @@ killed while its cell trains: the cell finishes on the other node from its last 
 attempts recorded, the metrics of an uninterrupted run; (c) in test_commit.py (a stale attempt
 changes nothing) and here in (b): the killed attempt's reports no longer count; (d) the driver
 SIGKILLed mid-study and run again: finished cells untouched, the rest resumed; (e) two drivers of
-different host names on one store divide the cells, none trained twice; and a private instance
-(no --address) is the suite's own beside a live cluster or a stale address. Real CIFAR-10, smoke
+different host names on one store divide the cells, none trained twice; a cell starting from a
+checkpoint in the store (init.from) gets it through the driver and learns what a local run learns;
+and a private instance (no --address) is the suite's own beside a live cluster or a stale address.
+The cluster is bench/executors/rehearsal.py's, with Ray's node-death detection shortened. Real CIFAR-10, smoke
 profile, PyTorch; all slow (a few minutes together on 2 cores)."""
 from __future__ import annotations
 
@@ -21,13 +23,15 @@ import signal
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from study_cli import NEEDS_DATA_AND_TORCH, ablate, launches, study
+from study_cli import BASE, NEEDS_DATA_AND_TORCH, ablate, launches, study
 
 from bench import store
 from bench.executors.commit import ATTEMPTS
+from bench.executors.rehearsal import LocalCluster, private_ray_env, restore_env
 from bench.metrics import METRIC_KEYS
 
 pytestmark = [*NEEDS_DATA_AND_TORCH, pytest.mark.slow]
@@ -40,52 +44,14 @@ SLOW = '[[grid]]\nestimator.name = ["approx_sign"]\ntrain.epochs = [4]\n'
 MIXED = '[[grid]]\nestimator.name = ["ste", "approx_sign"]\ntrain.epochs = [4]\n'
 TIMEOUT_S = 600
 
-GUARD = '''"""Test guard: this process belongs to a Ray node, which must never touch a results store."""
-import os
-import sys
-
-_FORBIDDEN = os.environ.get("FDABNN_FORBIDDEN")
-_EVENTS = ("open", "os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "os.listdir", "os.scandir",
-           "os.link", "os.symlink", "os.truncate", "os.chmod", "os.utime", "shutil.rmtree", "shutil.copyfile")
-
-
-def _guard(event, args):
-    if event not in _EVENTS:
-        return
-    for path in args[:2]:
-        if isinstance(path, (str, bytes, os.PathLike)):
-            if os.path.abspath(os.fsdecode(path)).startswith(_FORBIDDEN):
-                raise PermissionError(f"a Ray node touched the results store: {event} {os.fsdecode(path)}")
-
-
-if _FORBIDDEN:
-    sys.addaudithook(_guard)
-'''
-
-
-class Nodes:
-    """The cluster, the stores' root (forbidden to the nodes) and each worker node by host name."""
+class Nodes(LocalCluster):
+    """The cluster (bench/executors/rehearsal.py), node deaths noticed within about a second as Ray's own
+    tests shorten them, the stores' root (forbidden to the nodes) and each worker node by host name."""
 
     def __init__(self, tmp: Path):
-        from ray.cluster_utils import Cluster
-
-        self.tmp, self.stores, self.scratch = tmp, tmp / "stores", tmp / "scratch"
+        self.stores = tmp / "stores"
         self.stores.mkdir()
-        guard = tmp / "guard"
-        guard.mkdir()
-        (guard / "sitecustomize.py").write_text(GUARD)
-        self.node_env = {"PYTHONPATH": os.pathsep.join([str(guard), *filter(None, [os.environ.get("PYTHONPATH")])]),
-                         "FDABNN_FORBIDDEN": str(self.stores), "FDABNN_FAULT": SLOW_FAULT}
-        # node deaths noticed within about a second, as Ray's own tests shorten them
-        self.cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": {
-            "health_check_initial_delay_ms": 0, "health_check_period_ms": 200, "health_check_failure_threshold": 5}})
-        self.nodes: dict[str, object] = {}
-        for host in ("node-a", "node-b"):
-            self.add(host)
-
-    def add(self, host: str) -> None:
-        env = {**self.node_env, "FDABNN_HOST": host, "FDABNN_SCRATCH": str(self.scratch / host)}
-        self.nodes[host] = self.cluster.add_node(num_cpus=1, env_vars=env)
+        super().__init__(tmp, self.stores, node_env={"FDABNN_FAULT": SLOW_FAULT}, fast_health_checks=True)
 
     def store(self, name: str) -> Path:
         return self.stores / name / "results"
@@ -94,25 +60,18 @@ class Nodes:
 @pytest.fixture(scope="module")
 def nodes():
     pytest.importorskip("ray")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # a private test cluster on the loopback address
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     # Ray's sockets and sessions in a short folder of our own, not the machine's /tmp/ray
     tmp = Path(tempfile.mkdtemp(prefix="r23-", dir="/tmp"))
-    old_tmpdir = os.environ.get("RAY_TMPDIR")
-    os.environ["RAY_TMPDIR"] = str(tmp / "ray")
-    (tmp / "ray").mkdir()
+    old = private_ray_env(tmp)
     cluster = Nodes(tmp)
     yield cluster
-    cluster.cluster.shutdown()
-    if old_tmpdir is None:
-        os.environ.pop("RAY_TMPDIR", None)
-    else:
-        os.environ["RAY_TMPDIR"] = old_tmpdir
+    cluster.shutdown()
+    restore_env(old)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _ray(nodes: Nodes, path: Path, results: Path, *extra: str, wait: bool = True, env: dict | None = None):
-    return ablate(path, results, "--executor", "ray", "--address", nodes.cluster.address, *extra, wait=wait, env=env)
+    return ablate(path, results, "--executor", "ray", "--address", nodes.address, *extra, wait=wait, env=env)
 
 
 def _run_dirs(results: Path) -> dict[str, Path]:
@@ -145,10 +104,17 @@ def _wait_for(condition, what: str, runner=None, timeout: float = TIMEOUT_S / 2)
         time.sleep(0.1)
 
 
-def test_a_study_finishes_while_the_nodes_cannot_see_the_store(nodes, tmp_path):
+@pytest.fixture(scope="module")
+def study_a(nodes, tmp_path_factory):
+    """(a)'s study: two cells on the cluster, the store out of the nodes' reach (the finished process, the store)."""
+    results = nodes.store("a")
+    return _ray(nodes, study(tmp_path_factory.mktemp("a"), FAST), results, "--seeds", "0,1"), results
+
+
+def test_a_study_finishes_while_the_nodes_cannot_see_the_store(nodes, study_a):
     import ray
 
-    ray.init(address=nodes.cluster.address, log_to_driver=False)
+    ray.init(address=nodes.address, log_to_driver=False)
     try:  # the guard holds on the nodes: a task that reads the store fails
         probe = nodes.store("probe")
         probe.mkdir(parents=True)
@@ -157,8 +123,7 @@ def test_a_study_finishes_while_the_nodes_cannot_see_the_store(nodes, tmp_path):
             ray.get(ray.remote(num_cpus=1, max_retries=0)(lambda: Path(probe / "x").read_text()).remote())
     finally:
         ray.shutdown()
-    results = nodes.store("a")
-    done = _ray(nodes, study(tmp_path, FAST), results, "--seeds", "0,1")
+    done, results = study_a
     assert done.returncode == 0, done.stdout + done.stderr
     assert "executor ray: 3 node(s), 2 CPU(s), 0 GPU(s)" in done.stdout
     records = store.iter_records(results)
@@ -172,6 +137,28 @@ def test_a_study_finishes_while_the_nodes_cannot_see_the_store(nodes, tmp_path):
         assert not (run_dir / store.LEASE).exists()
     assert not (results / ".active").exists()  # the trainings registered in their nodes' scratch roots
     assert any((nodes.scratch / host / ".active").exists() for host in nodes.nodes)
+
+
+def test_a_cell_starts_from_a_checkpoint_in_the_store(nodes, study_a, tmp_path):
+    """init.from names a run of the store, which the nodes cannot see: the driver ships its checkpoint,
+    the record says the store's path and the file's sha256, and the cell learns exactly what the same
+    cell learns with the local executor from the same file."""
+    from bench.data.checksum import file_sha256
+
+    _, source_results = study_a
+    source = sorted(_run_dirs(source_results).values())[0]
+    path = study(tmp_path, FAST, base=BASE + f'init.from = "{source}"\n')
+    on_ray = _ray(nodes, path, nodes.store("init"))
+    assert on_ray.returncode == 0, on_ray.stdout + on_ray.stderr
+    local = ablate(path, tmp_path / "local")
+    assert local.returncode == 0, local.stdout + local.stderr
+    (record,), (reference,) = store.iter_records(nodes.store("init")), store.iter_records(tmp_path / "local")
+    checkpoint = source / "checkpoint.pt"
+    assert record["init"]["sha256"] == file_sha256(checkpoint) and record["init"]["path"] == str(checkpoint.resolve())
+    assert record["init"]["run_id"] == source.name and record["init"] == reference["init"]
+    assert record["label"] == reference["label"] and record["label"].endswith(f"-from-{source.name[:40]}")
+    assert _curve(record) == _curve(reference) and record["final"] == reference["final"]
+    assert [a["ended"] for a in record["attempts"]] == ["finished"]
 
 
 def test_two_drivers_of_different_hosts_divide_the_cells(nodes, tmp_path):
@@ -238,8 +225,7 @@ def test_a_node_killed_mid_cell_costs_one_epoch(nodes, uninterrupted, tmp_path):
     _wait_for(lambda: store.read_progress(run_dir) and _attempts(run_dir) and _attempts(run_dir)[0]["host"],
               "an epoch stored", runner)
     host = _attempts(run_dir)[0]["host"]
-    killed_at = time.time()
-    nodes.cluster.remove_node(nodes.nodes.pop(host), allow_graceful=False)
+    killed_at = nodes.kill(host)
     stored = store.read_progress(run_dir)
     output = runner.communicate(timeout=TIMEOUT_S)[0].decode()
     assert runner.returncode == 0, output
@@ -253,8 +239,8 @@ def test_a_node_killed_mid_cell_costs_one_epoch(nodes, uninterrupted, tmp_path):
     assert resumed >= len(stored) >= 1, log  # from the last epoch the driver stored, never from scratch
     assert _curve(record) == _curve(uninterrupted) and record["final"] == uninterrupted["final"]
     assert len(list(run_dir.glob(store.RECORD + "*"))) == 1
-    restart = time.strptime(second["started_at"], "%Y-%m-%dT%H:%M:%S%z")
-    print(f"node death to the cell's next attempt: {time.mktime(restart) - killed_at:.1f} s")
+    restart = datetime.fromisoformat(second["started_at"]).timestamp()
+    print(f"node death to the cell's next attempt: {restart - killed_at:.1f} s")
     nodes.add(host)  # the cluster as it was, for any test after this one
 
 
@@ -264,7 +250,7 @@ def test_a_private_instance_is_the_suites_own(nodes, tmp_path, left_behind):
     <RAY_TMPDIR>/ray/ray_current_cluster, dead (connecting fails) or live (another's cluster)."""
     ray_tmp = Path(tempfile.mkdtemp(prefix="r23p-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     (ray_tmp / "ray").mkdir(parents=True)
-    address = "127.0.0.1:1" if left_behind == "a stale address" else nodes.cluster.address
+    address = "127.0.0.1:1" if left_behind == "a stale address" else nodes.address
     (ray_tmp / "ray" / "ray_current_cluster").write_text(address)
     results = nodes.store(f"private-{left_behind.split()[1]}")
     done = ablate(study(tmp_path, FAST), results, "--executor", "ray", "--jobs", "1",
