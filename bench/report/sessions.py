@@ -53,7 +53,7 @@ def cluster_section(root: Path) -> str:
             env, death = r.get("environment", {}), r["node_death"]
             rows.append([f"{r['study']} {r['profile']}", str(r["cells"]), format_duration(r["local"]["wall_s"]),
                          format_duration(r["ray"]["wall_s"]), f"{r['ray_over_local']:.2f}",
-                         f"{death['lost_declared_s']:.1f} s", f"{death['next_attempt_started_on_node_s']:.1f} s",
+                         _seconds(death.get("lost_declared_s")), _seconds(death.get("next_attempt_started_on_node_s")),
                          f"{env.get('cpu_model', '?')} ({env.get('cpu_count', '?')} CPUs), load "
                          f"{r.get('load_average_before', ['?'])[0]}", str(r.get("measured_at", ""))[:16],
                          str(env.get("git_commit", "?"))[:12]])
@@ -69,3 +69,7 @@ def cluster_section(root: Path) -> str:
         "README, Running a study anywhere).", "",
         table(["study", "cells", "local", "ray", "ray / local", "node death: lost", "restarted", "host", "measured",
                "git"], rows), ""])
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, (int, float)) else "?"
