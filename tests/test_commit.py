@@ -47,9 +47,10 @@ def test_only_the_current_attempt_writes_the_store(tmp_path):
     assert committer.accept(final)
     record = store.read_record(runs / run)
     times = [{k: a[k] for k in ("started_at", "ended_at")} for a in record["attempts"]]
+    driver = host_name()
     assert record["attempts"] == [
-        {"attempt": 1, "host": "node-a", "driver": host_name(), **times[0], "ended": "lost: NodeDiedError: the node died"},
-        {"attempt": 2, "host": "node-b", "driver": host_name(), **times[1], "ended": "failed: why"}]
+        {"attempt": 1, "host": "node-a", "driver": driver, **times[0], "ended": "lost: NodeDiedError: the node died"},
+        {"attempt": 2, "host": "node-b", "driver": driver, **times[1], "ended": "failed: why"}]
     assert committer.final(final).record == record
     assert not committer.accept(Report(run, 2, "node-b", {"checkpoint.pt": b"late"}))  # ended: nothing after
 
