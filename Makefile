@@ -44,7 +44,7 @@ REHEARSAL_VENV := .venv-gpu-rehearsal
 REHEARSAL_PACKAGES := torch==2.13.0 "numpy>=2,<3" pandas rich scipy matplotlib tensorboard pytest pytest-benchmark
 REHEARSAL_OUT ?= .gpu-rehearsal
 
-.PHONY: help setup test test-slow summary pretrain-fp bench-cpu bench-gpu bench-micro gpu-wheels gpu-data gpu-rehearsal \
+.PHONY: help setup test test-slow summary pretrain-fp bench-cpu bench-gpu bench-micro gpu-wheels gpu-data gpu-rehearsal cluster-rehearsal \
 	$(addprefix ablation-,$(STUDIES))
 help:
 	@echo "make setup      create .venv and install everything pinned (torch 2.13.0, mindspore 2.10.0, ...)"
@@ -60,6 +60,8 @@ help:
 	@echo "make bench-gpu  the same on a CUDA GPU (within 8 minutes on one H100)"
 	@echo "make bench-micro  estimator forward+backward micro-benchmarks (pytest-benchmark JSON in results/micro/)"
 	@echo "make gpu-rehearsal  the GPU check on this CPU in the GPU machine's package set (README: On a GPU)"
+	@echo "make cluster-rehearsal  fourier-terms smoke: local executor vs a local 3-node Ray cluster, and a node's"
+	@echo "                death to its cell's restart, into results/cluster/ (idle machine; CELLS=N for a short check)"
 
 setup: $(VENV)/.installed
 
@@ -75,6 +77,10 @@ test: setup
 
 test-slow: setup
 	$(VENV)/bin/pytest -m "slow"
+
+# issue 23's measurement: README, "Running a study anywhere" (bench/executors/rehearsal.py)
+cluster-rehearsal: setup
+	$(PY) -m bench.executors.rehearsal --out $(RESULTS)/cluster $(if $(CELLS),--cells $(CELLS))
 
 $(addprefix ablation-,$(STUDIES)): ablation-%: setup
 	$(FDABNN) ablate $* $(ABLATE_FLAGS)

@@ -143,15 +143,16 @@ def _record_session(study: Study, profile: str, options: Options, slots: int, gp
 
 def _require_init_sources(todo: list[Cell]) -> None:
     """Every init.from of the cells to run resolves (a pretrain-fp checkpoint trained, a path there),
-    before any is launched: refused in one line naming the fix (bench/init/pretrain.py)."""
-    from bench.init.source import resolve
+    before any is launched: refused in one line naming the fix (bench/init/pretrain.py). On Ray the
+    driver reads it in the store and ships it to the nodes (bench/executors/ray_cluster.py)."""
+    from bench.init.source import resolve, wanted
 
     seen = set()
     for cell in todo:
         spec, run_dir = cell.spec, store.results_root() / "runs" / cell.run_id
         key = (spec.init.from_, spec.model.name, spec.model.num_classes, spec.backend, spec.device)
-        if spec.init.from_ is None or key in seen or any(run_dir.glob(f"{store.CHECKPOINT_STEM}.*")):
-            continue  # none to load, checked already, or resuming from its own checkpoint
+        if key in seen or not wanted(spec, run_dir):
+            continue  # checked already, none to load, or resuming from its own checkpoint
         seen.add(key)
         try:
             resolve(spec)
@@ -240,8 +241,7 @@ def _run(study: Study, plan: _Plan, root: Path, options: Options, gpus: int, con
             _repair_membership(_job(study, cell))
     if plan.todo:
         executor = make_executor(options.executor, jobs=options.jobs or 1, gpus=gpus,
-                                 cells_per_gpu=options.cells_per_gpu, address=options.address,
-                                 worker_retries=options.retries)
+                                 cells_per_gpu=options.cells_per_gpu, address=options.address)
         try:
             outcomes.update(_dispatch(study, plan, root, executor, options.retries, console))
         finally:
@@ -309,7 +309,7 @@ class _Board:
         for run_id, task in self.lines.items():
             cell = next(c for c in self.plan.todo if c.run_id == run_id)
             left += max(self._expected(run_id) - (time.monotonic() - self.started[run_id]), 0.0)
-            info = store.holder_info(root / run_id)
+            info = store.holder_info(root / run_id) or store.read_lease(root / run_id)  # local or Ray
             place = f"{info.get('host', '?')} {info.get('where', '')}".strip() if info else "starting"
             epochs, epoch = cell.spec.train.epochs, len(store.read_progress(root / run_id)) + 1
             self.bar.update(task, description=f"  {cell.name} [{place}] epoch {min(epoch, epochs)}/{epochs}")

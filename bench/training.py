@@ -36,6 +36,10 @@ ERROR_LOG = "error.log"
 PEER_CHECK_STEPS = 20  # how often a training looks for others on its host (a glob and a few flocks)
 
 
+FAULTS = ("crash", "nonfinite", "segfault", "slow")
+SLOW_STEP_S = 1.0
+
+
 class NonFiniteLoss(Exception):
     """The training loss became NaN or infinite."""
 
@@ -44,17 +48,21 @@ def injected_fault(label: str) -> str | None:
     """Test hook: FDABNN_FAULT="<substring of a run's label>:<kind>[,...]" makes every training step
     of a matching run fail, so the ablation runner's failure isolation is tested on real runs.
     Kinds: crash (an exception, recorded "failed" by this loop), nonfinite (the non-finite loss
-    path), segfault (the process dies by SIGSEGV and writes nothing)."""
+    path), segfault (the process dies by SIGSEGV and writes nothing), slow (each step sleeps
+    SLOW_STEP_S more, results unchanged: a cell lasts long enough to lose its node mid-training)."""
     for entry in filter(None, os.environ.get("FDABNN_FAULT", "").split(",")):
         target, _, kind = entry.rpartition(":")
-        if kind not in ("crash", "nonfinite", "segfault") or not target:
-            raise UserError(f"FDABNN_FAULT '{entry}': expected <label substring>:crash|nonfinite|segfault")
+        if kind not in FAULTS or not target:
+            raise UserError(f"FDABNN_FAULT '{entry}': expected <label substring>:{'|'.join(FAULTS)}")
         if target in label:
             return kind
     return None
 
 
 def _inject(fault: str, stats: StepStats) -> None:
+    if fault == "slow":
+        time.sleep(SLOW_STEP_S)
+        return
     if fault == "crash":
         raise RuntimeError("injected crash (FDABNN_FAULT)")
     if fault == "segfault":
@@ -180,12 +188,7 @@ def train(spec: Spec, run_dir: Path | None = None, data: Cifar10Arrays | None = 
 def _init_source(spec: Spec, run_dir: Path) -> init_source.Source | None:
     """The checkpoint init.from names, read and checked, where the run starts afresh (a run that
     resumes continues from its own checkpoint)."""
-    if spec.init.from_ is None:
-        return None
-    kind = backends.backend_class(spec.backend)
-    if (run_dir / f"{store.CHECKPOINT_STEM}{kind.checkpoint_suffix}").exists():
-        return None
-    return init_source.resolve(spec)
+    return init_source.resolve(spec) if init_source.wanted(spec, run_dir) else None
 
 
 def _finished(spec: Spec, run_dir: Path, console: Console) -> dict[str, Any] | None:

@@ -35,10 +35,11 @@ def study(tmp_path: Path, grid: str, backends_line: str = 'backends = ["torch"]'
     return path
 
 
-def ablate(path: Path, results: Path, *extra: str, fault: str = "", wait: bool = True):
+def ablate(path: Path, results: Path, *extra: str, fault: str = "", wait: bool = True,
+           env: dict[str, str] | None = None):
     """`fdabnn ablate STUDY --profile smoke --device cpu *extra` into `results`: the finished process,
-    or, with wait=False, the running one (stdout and stderr together)."""
-    env = {**os.environ, "FDABNN_RESULTS": str(results), "FDABNN_FAULT": fault}
+    or, with wait=False, the running one (stdout and stderr together); `env` adds to the environment."""
+    env = {**os.environ, "FDABNN_RESULTS": str(results), "FDABNN_FAULT": fault, **(env or {})}
     command = [sys.executable, "-m", "bench.cli", "ablate", str(path), "--profile", "smoke", "--device", "cpu", *extra]
     if not wait:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -194,6 +194,10 @@ STUDY_CASES = [
          "are the profile's; run others with --seeds", {"s.toml": STUDY_OK + "train.seed = [0, 1, 2]\n"}, exit_code=2),
     Case("study-grid-seed-alias", ("ablate", "{case}/s.toml"), "key 'seed': train.seed is set by the runner",
          {"s.toml": STUDY_OK + "seed = [0, 1]\n"}, exit_code=2),
+    # the Ray executor: a lease timeout that is no number
+    Case("study-ray-lease-timeout", ("ablate", "{case}/s.toml", "--executor", "ray", "--profile", "smoke", "--device",
+                                     "cpu"), "FDABNN_LEASE_TIMEOUT_S='soon': expected a number of seconds > 0",
+         {"s.toml": STUDY_OK}, env={"FDABNN_LEASE_TIMEOUT_S": "soon"}, exit_code=2),
     Case("study-grid-backend", ("ablate", "{case}/s.toml"), "backends = [...]",
          {"s.toml": STUDY_OK + 'backend = ["mindspore"]\n'}, exit_code=2),
     Case("study-grid-device", ("ablate", "{case}/s.toml"), "choose it with --device",

@@ -13,7 +13,7 @@ from bench import store
 from bench.data.checksum import file_sha256
 from bench.errors import UserError
 from bench.init.reference import for_profile, label_suffix
-from bench.init.source import load_into, resolve
+from bench.init.source import load_into, locate, provenance, resolve, stage
 from bench.spec import Spec, build_spec
 from bench.studies import expand, load_profiles, load_study
 
@@ -127,3 +127,21 @@ def test_a_pytorch_checkpoint_starts_a_mindspore_run_and_back(tmp_path):
         load_into(student, source)
         after = student.state_numpy()
         assert all(np.array_equal(after[k], v) for k, v in source.state.items())
+
+
+def test_a_staged_copy_is_recorded_as_the_stores_file_and_a_changed_one_is_refused(tmp_path, monkeypatch):
+    """On Ray the node reads a copy of the store's file that the driver sent (bench/executors/scratch.py):
+    the same weights, recorded under the store's path and sha256; a copy that is not that file is refused."""
+    fp = _run_dir(tmp_path / "store", "fp", "finished", {"model": {"binarize": False}})
+    spec = build_spec({"estimator": {"name": "ste"}, "init": {"from": str(fp)}, **CPU})
+    here = resolve(spec)
+    path, run_dir = locate(spec)
+    ((name, value),) = stage(tmp_path / "node", path.read_bytes(), provenance(str(fp), path, run_dir)).items()
+    monkeypatch.setenv(name, value)
+    staged = resolve(spec)
+    assert staged.path.parent == tmp_path / "node" and staged.origin == here.origin
+    assert staged.state.keys() == here.state.keys() and all(np.array_equal(staged.state[k], v)
+                                                           for k, v in here.state.items())
+    staged.path.write_bytes(staged.path.read_bytes() + b"\0")
+    with pytest.raises(UserError, match="is not the file the driver sent"):
+        resolve(spec)

@@ -22,9 +22,19 @@ the source run's id and finished top-1 where it is a run of the store, the sourc
 the tensors left fresh or out. The spec (and so the run's identity, its digest and label) holds the
 reference as written, never the path or checksum: `pretrain-fp:cpu` names the same cell on every
 machine, and the record says which file it was.
+
+A run resumed from its own epoch checkpoint (`resumes`) continues from it and never applies init.from
+again; its record keeps the init.json of its first attempt.
+
+On Ray the source is in the results store, which nodes do not see: the driver resolves it there
+(`locate`, `provenance`) and ships the file's bytes to the attempt, which stages them in its scratch
+directory and names them to the child in FDABNN_INIT_STAGED (bench/executors/scratch.py). `resolve`
+then reads the staged copy, checks its sha256 against the store's file, and records the store's
+path: init.json is the same whichever executor ran the cell.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,15 +52,29 @@ from bench.networks import NETWORKS, model_of_state
 from bench.spec import Spec
 
 INIT = "init.json"  # in the run directory: where the weights came from
+STAGED_ENV = "FDABNN_INIT_STAGED"  # a staged copy's description (Ray: bench/executors/scratch.py)
 
 
 @dataclass(frozen=True)
 class Source:
     reference: str  # init.from as the spec says it
-    path: Path  # the checkpoint file
-    run_dir: Path | None  # the run it belongs to, where the reference named one
+    path: Path  # the checkpoint file read (on Ray a staged copy of the store's)
+    run_dir: Path | None  # the run it belongs to, where the reference named one (None for a staged copy)
     state: dict[str, np.ndarray]
     meta: dict[str, Any]
+    origin: dict[str, Any]  # what the record says of the file: `provenance`
+
+
+def resumes(spec: Spec, run_dir: Path) -> bool:
+    """Whether a run of `spec` in `run_dir` continues from its own epoch checkpoint, and so does not
+    apply init.from again."""
+    return any((run_dir / f"{store.CHECKPOINT_STEM}{suffix}").is_file()
+               for suffix, backend in CHECKPOINT_SUFFIXES.items() if backend == spec.backend)
+
+
+def wanted(spec: Spec, run_dir: Path) -> bool:
+    """Whether a run of `spec` in `run_dir` starts from the weights init.from names."""
+    return spec.init.from_ is not None and not resumes(spec, run_dir)
 
 
 def is_noise(name: str) -> bool:
@@ -59,28 +83,71 @@ def is_noise(name: str) -> bool:
 
 def resolve(spec: Spec) -> Source:
     """spec.init.from as a checkpoint read and checked against spec's network; UserError naming the
-    reference and the fix when it is missing, unfinished, unreadable or of another network."""
+    reference and the fix when it is missing, unfinished, unreadable or of another network. Where
+    FDABNN_INIT_STAGED is set, the staged copy it describes."""
     reference = spec.init.from_
     assert reference is not None
     run_dir = None
+    if staged := os.environ.get(STAGED_ENV):
+        path, origin = _staged(reference, Path(staged))
+    else:
+        path, run_dir = locate(spec)
+        origin = provenance(reference, path, run_dir)
+    state, meta = read_state(path)
+    meta = store.checked_meta(path, meta)
+    _check_network(spec, reference, state, meta)
+    return Source(reference, path, run_dir, state, meta, origin)
+
+
+def locate(spec: Spec) -> tuple[Path, Path | None]:
+    """The checkpoint file spec.init.from names, and the run directory it belongs to where the
+    reference named a run (module docstring); nothing is read but the records naming it."""
+    reference = spec.init.from_
+    assert reference is not None
     profile = pretrain_profile(reference)
     if profile == "":
         raise UserError(f"init.from {PRETRAIN}: names a study's profile; outside a study write "
                         f"{PRETRAIN}:<profile>, e.g. {PRETRAIN}:quick")
     if profile is not None:
         run_dir = pretrain.run_dir_for(spec, profile)
-        path = _run_checkpoint(reference, run_dir)
-    else:
-        path = Path(reference).expanduser()
-        if path.is_dir():
-            run_dir, path = path, _run_checkpoint(reference, path)
-        elif not path.is_file():
-            raise UserError(f"init.from {reference}: no such run directory or checkpoint file; give a run directory "
-                            f"or a {'/'.join(CHECKPOINT_SUFFIXES)} file")
-    state, meta = read_state(path)
-    meta = store.checked_meta(path, meta)
-    _check_network(spec, reference, state, meta)
-    return Source(reference, path, run_dir, state, meta)
+        return _run_checkpoint(reference, run_dir), run_dir
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return _run_checkpoint(reference, path), path
+    if not path.is_file():
+        raise UserError(f"init.from {reference}: no such run directory or checkpoint file; give a run directory "
+                        f"or a {'/'.join(CHECKPOINT_SUFFIXES)} file")
+    return path, None
+
+
+def provenance(reference: str, path: Path, run_dir: Path | None) -> dict[str, Any]:
+    """What a run's record says of the file it started from: the reference, the file's absolute path
+    and sha256, and the source run's id and finished top-1 where it is a run of the store."""
+    record = store.read_record(run_dir) if run_dir is not None else None
+    return {"from": reference, "path": str(path.resolve()), "sha256": file_sha256(path),
+            "run_id": run_dir.name if run_dir is not None else None,
+            "source_top1": (record or {}).get("final", {}).get("Top1-Acc")}
+
+
+def stage(directory: Path, data: bytes, origin: dict[str, Any]) -> dict[str, str]:
+    """A copy of the source file (`data`, described by `origin`) staged in `directory`; the
+    environment that makes a child's `resolve` read it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / f"init-source{Path(origin['path']).suffix}"
+    copy.write_bytes(data)
+    described = directory / "init-source.json"
+    store.atomic_write_json(described, {**origin, "file": str(copy)})
+    return {STAGED_ENV: str(described)}
+
+
+def _staged(reference: str, described: Path) -> tuple[Path, dict[str, Any]]:
+    value = store.read_json(described)
+    origin = {k: value[k] for k in ("from", "path", "sha256", "run_id", "source_top1")}
+    copy = Path(value["file"])
+    if origin["from"] != reference or file_sha256(copy) != origin["sha256"]:
+        raise UserError(f"init.from {reference}: the staged copy {copy} is not the file the driver sent "
+                        f"({origin['from']}, sha256 {origin['sha256'][:12]}); run the cell again")
+    return copy, origin
 
 
 def _run_checkpoint(reference: str, run_dir: Path) -> Path:
@@ -135,12 +202,9 @@ def load_into(backend: Any, source: Source) -> dict[str, Any]:
 
 
 def describe(source: Source, fresh: list[str], dropped: list[str]) -> dict[str, Any]:
-    record = store.read_record(source.run_dir) if source.run_dir is not None else None
-    top1 = (record or {}).get("final", {}).get("Top1-Acc")
     shapes = {name: tuple(np.shape(value)) for name, value in source.state.items()}
-    return {"from": source.reference, "path": str(source.path.resolve()), "sha256": file_sha256(source.path),
-            "run_id": source.run_dir.name if source.run_dir is not None else None, "source_top1": top1,
-            "source_model": model_of_state(shapes, source.meta), "fresh": fresh, "left_out": dropped}
+    return {**source.origin, "source_model": model_of_state(shapes, source.meta), "fresh": fresh,
+            "left_out": dropped}
 
 
 def recorded(run_dir: Path) -> dict[str, Any] | None:

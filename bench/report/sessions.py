@@ -39,3 +39,37 @@ def sessions_section(root: Path) -> str:
         "above leave those step times out.", "",
         table(["study", "profile", "executor", "cells at once", "cells run", "wall time", "host", "started", "git"],
               rows), ""])
+
+
+CLUSTER = "cluster"  # <results>/cluster/*.json: bench/executors/rehearsal.py (`make cluster-rehearsal`)
+
+
+def cluster_section(root: Path) -> str:
+    """The "Ray cluster rehearsal" section: each measurement `make cluster-rehearsal` committed."""
+    rows = []
+    for path in sorted((root / CLUSTER).glob("*.json")):
+        try:
+            r = store.read_json(path)
+            env, death = r.get("environment", {}), r["node_death"]
+            rows.append([f"{r['study']} {r['profile']}", str(r["cells"]), format_duration(r["local"]["wall_s"]),
+                         format_duration(r["ray"]["wall_s"]), f"{r['ray_over_local']:.2f}",
+                         _seconds(death.get("lost_declared_s")), _seconds(death.get("next_attempt_started_on_node_s")),
+                         f"{env.get('cpu_model', '?')} ({env.get('cpu_count', '?')} CPUs), load "
+                         f"{r.get('load_average_before', ['?'])[0]}", str(r.get("measured_at", ""))[:16],
+                         str(env.get("git_commit", "?"))[:12]])
+        except (store.TornRecord, AttributeError, KeyError, TypeError, ValueError, IndexError):
+            continue  # not a rehearsal's record
+    if not rows:
+        return ""
+    return "\n".join([
+        "## Ray cluster rehearsal", "",
+        "A study with the local executor (2 cells at once) and on a local 3-node Ray cluster (2 worker nodes of 1 "
+        "CPU, no access to the store), and a worker node killed while its cell ran: the seconds until the driver "
+        "declared the attempt lost and until the next attempt started on the other node (`make cluster-rehearsal`; "
+        "README, Running a study anywhere).", "",
+        table(["study", "cells", "local", "ray", "ray / local", "node death: lost", "restarted", "host", "measured",
+               "git"], rows), ""])
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, (int, float)) else "?"

@@ -32,7 +32,7 @@ from bench.report.plots import plot_decision, plot_study
 from bench.report.reading import reading
 from bench.report.references import references_section
 from bench.report.repeatability import repeatability_section
-from bench.report.sessions import sessions_section
+from bench.report.sessions import cluster_section, sessions_section
 
 SUMMARY = "summary.md"
 BENCHMARKS = "benchmarks.md"
@@ -75,6 +75,7 @@ def write_summary(root: Path | None = None) -> list[Path]:
              *(answers or ["No study has a finished run yet: run `make ablation-estimators`.", ""]),
              diverged_section(frame), repeatability_section(frame), _environment(frame),
              "## Studies in full\n", *studies, _standalone_section(frame), sessions_section(root),
+             cluster_section(root),
              f"## Benchmarks\n\nStep-time and micro-benchmark tables, with the hardware they ran on: "
              f"[{BENCHMARKS}]({BENCHMARKS}).\n", references_section()]
     summary = root / SUMMARY

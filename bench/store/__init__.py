@@ -13,6 +13,10 @@
                            into the record)
         train.log          the cell's own output, when the ablation runner launched it
         tensorboard/       the per-epoch curves in TensorBoard's format (events.py)
+        attempts.json      Ray studies: each attempt at the cell, its host and how it ended
+                           (bench/executors/commit.py); record.json repeats it as `attempts`
+        .claim / .lease    who works on the run now: an flock on one host (claim.py), a lease
+                           file with a heartbeat across hosts (lease.py)
 
 Every file is written by atomic.py (a kill at any instant leaves the old or the new version,
 never half of one); record.py is the schema of record.json. A record that does not parse (torn by a
@@ -33,6 +37,7 @@ from bench.store.atomic import atomic_path, atomic_write_bytes, atomic_write_jso
 from bench.store.activity import HostLoad, Sharing, peers, registered  # noqa: F401
 from bench.store.claim import CLAIM_ENV, Busy, claim, holder, holder_info  # noqa: F401
 from bench.store.events import EVENTS, write_events  # noqa: F401
+from bench.store.lease import LEASE, host_name, read_lease  # noqa: F401
 from bench.store.record import (COMPLETE, STATUSES, bench_record_problem, meta_problem, record_problem,  # noqa: F401
                                 run_record, timing_of)
 from bench.errors import UserError

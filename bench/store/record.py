@@ -1,5 +1,7 @@
 """The run record: what record.json holds when a run ends, written by the training loop or, for a
-cell whose process died before it could, by the ablation runner (history then from progress.json)."""
+cell whose process died before it could, by the ablation runner (history then from progress.json).
+A cell of a Ray study also carries `attempts` (bench/executors/commit.py): each attempt's id, host
+and how it ended; the field is absent elsewhere."""
 from __future__ import annotations
 
 import time
@@ -82,12 +84,24 @@ def record_problem(record: Any) -> str | None:
     for i, epoch in enumerate(record["history"], 1):
         if problem := _epoch_problem(epoch):
             return f"history entry {i}: {problem}"
+    if "attempts" in record and (problem := _attempts_problem(record["attempts"])):
+        return problem
     wrong = [k for k in METRIC_KEYS if k in record["final"] and not _number(record["final"][k])]
     if wrong:
         return f"final {wrong[0]} is {record['final'][wrong[0]]!r}, not a number"
     # a diverged run's loss may be non-finite (that is why it stopped); a finished one's metrics never are
     if record["status"] == "finished" and not all(math.isfinite(record["final"][k]) for k in METRIC_KEYS):
         return f"finished with a non-finite metric in final {record['final']}"
+    return None
+
+
+def _attempts_problem(attempts: Any) -> str | None:
+    if not isinstance(attempts, list) or not attempts:
+        return "attempts is not a list of attempts"
+    for entry in attempts:
+        if not (isinstance(entry, dict) and isinstance(entry.get("attempt"), int)
+                and all(isinstance(entry.get(k), (str, type(None))) for k in ("host", "ended"))):
+            return f"attempts entry {entry!r} lacks an attempt number, host or end"
     return None
 
 
