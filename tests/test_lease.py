@@ -59,7 +59,7 @@ def test_a_stale_lease_is_taken_over_and_its_old_holder_learns_it(tmp_path):
         assert old.lost and read_lease(tmp_path / "run")["token"] == new.token  # never written over
         old.release()
         assert read_lease(tmp_path / "run")["token"] == new.token  # a lost lease's release removes nothing
-        assert not list((tmp_path / "run").glob(f"{LEASE}.stale-*"))
+        assert not list((tmp_path / "run").glob(f"{LEASE}.*"))  # no takeover lock left behind
     finally:
         new.release()
 

@@ -9,9 +9,10 @@ file system keeps: an exclusive create (O_CREAT|O_EXCL), a rename, and file cont
   time. The holder rewrites the heartbeat every timeout/HEARTBEATS seconds from a thread.
 - Another driver takes the lease over only when its heartbeat is older than the timeout
   (FDABNN_LEASE_TIMEOUT_S, default LEASE_TIMEOUT_S), or at once when it names a process of this
-  host that no longer exists. The takeover renames the stale file away under a name of its own
-  (one rename of a path succeeds, the others find nothing) and checks that what it moved is the
-  stale lease it judged; a fresh one moved by mistake is put back with an exclusive link.
+  host that no longer exists. A takeover holds `.lease.takeover` (created exclusively), judges the
+  lease again under it and only then removes it; the contenders then create theirs exclusively and
+  one wins. (Renaming the stale file away and putting back a fresh one moved by mistake left a
+  window in which two contenders both held the lease: measured, 1 in a few runs of 8 contenders.)
 - The timeout must exceed the clocks' skew between hosts and any pause of the holder (a suspended
   VM): a holder that did not beat for longer may find its lease taken; its heartbeat thread then
   sees another token and marks the lease lost, and its driver stops accepting the cell's reports.
@@ -32,6 +33,7 @@ from bench.store.atomic import atomic_write_json
 from bench.store.claim import Busy
 
 LEASE = ".lease"
+TAKEOVER = ".lease.takeover"  # held while a stale lease is judged again and removed
 LEASE_TIMEOUT_S = 120.0  # a heartbeat older than this frees the cell for another driver
 HEARTBEATS = 6  # heartbeats per timeout: a holder may miss several before it loses the lease
 TIMEOUT_ENV = "FDABNN_LEASE_TIMEOUT_S"
@@ -158,9 +160,9 @@ def acquire(run_dir: Path, attempt: int = 0, timeout: float | None = None) -> Le
         if held is not None and not stale(held, timeout):
             raise Busy(run_dir, _describe(held))
         if held is not None:
-            _take_over(run_dir, held, timeout)
+            _take_over(run_dir, timeout)
         else:
-            time.sleep(0.05)  # being replaced (takeover or heartbeat): look again
+            time.sleep(0.05)  # being written or replaced: look again
     raise Busy(run_dir, _describe(read_lease(run_dir)))
 
 
@@ -176,21 +178,24 @@ def _create(run_dir: Path, info: dict[str, Any]) -> bool:
     return True
 
 
-def _take_over(run_dir: Path, judged: dict[str, Any], timeout: float) -> None:
-    """Move the stale lease `judged` out of the way (then the caller creates its own exclusively)."""
-    moved = run_dir / f"{LEASE}.stale-{uuid.uuid4().hex}"
+def _take_over(run_dir: Path, timeout: float) -> None:
+    """Remove the lease if it is still stale, judged again while holding the takeover lock (an
+    exclusively created `.lease.takeover`): only its holder unlinks a lease, so a lease created after
+    the judgement is never removed, and of the contenders that then create one exclusively one wins.
+    A takeover lock older than the timeout is a taker's that died between two calls: removed."""
+    lock = run_dir / TAKEOVER
     try:
-        os.rename(run_dir / LEASE, moved)
-    except FileNotFoundError:
-        return  # another contender moved it first
-    try:
-        info = json.loads(moved.read_text())
-    except (OSError, ValueError):
-        info = None
-    if info != judged and not (isinstance(info, dict) and stale(info, timeout)):
-        # a fresh lease was created (or beat) since we judged: give it back unless someone holds one again
+        os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
         try:
-            os.link(moved, run_dir / LEASE)
-        except FileExistsError:
+            if time.time() - lock.stat().st_mtime > timeout:
+                lock.unlink(missing_ok=True)
+        except FileNotFoundError:
             pass
-    moved.unlink(missing_ok=True)
+        return  # another contender is taking over: the caller looks again
+    try:
+        held = read_lease(run_dir)
+        if held is not None and stale(held, timeout):
+            (run_dir / LEASE).unlink(missing_ok=True)
+    finally:
+        lock.unlink(missing_ok=True)
