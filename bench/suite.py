@@ -148,11 +148,15 @@ def group_id(key: dict[str, Any]) -> str:
     return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}{part}"
 
 
+def case_network(label: str) -> str:
+    """The network a case's label is of ('vgg_small-ste': vgg_small; 'ste': resnet20)."""
+    return next((name for name in NETWORK_NAMES if name != DEFAULT_NETWORK and label.startswith(f"{name}-")),
+                DEFAULT_NETWORK)
+
+
 def case_reference(label: str) -> str:
     """The case a case's step is relative to: the clipped STE of its network ('ste', 'vgg_small-ste')."""
-    network = next((name for name in NETWORK_NAMES if name != DEFAULT_NETWORK and label.startswith(f"{name}-")),
-                   DEFAULT_NETWORK)
-    return reference_case({"model": {"name": network}})
+    return reference_case({"model": {"name": case_network(label)}})
 
 
 def bench_case(spec_tree: dict[str, Any]) -> str:

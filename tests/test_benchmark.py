@@ -225,7 +225,7 @@ def test_a_ratio_to_ste_is_taken_within_one_process(tmp_path):
     per process: a variant's ratio is against the STE of its own part, never a median of STEs of
     several runs; two groups of one id are refused."""
     from bench.report.benchmark import benchmark_frame
-    from bench.report.step_cost import step_cost
+    from bench.report.step_cost import precision_cost, step_cost
 
     def put(group: dict, case: str, ms: float) -> None:
         folder = tmp_path / "bench" / "cpu" / case.replace("+", "_") / str(len(list(tmp_path.rglob("*.json"))))
@@ -240,8 +240,11 @@ def test_a_ratio_to_ste_is_taken_within_one_process(tmp_path):
     put({}, "dsq", 1100.0)
     put({"part": 2}, "ste", 2000.0)  # the machine was slower while part 2 ran
     put({"part": 2}, "dsq+noise", 2300.0)
-    put({"network": "vgg_small"}, "ste", 4000.0)
+    put({"network": "vgg_small"}, "ste", 4000.0)  # ResNet-20's STE, a guest of VGG-small's group
+    put({"precision": "bf16"}, "ste", 700.0)  # beside the first part's fp32 cases
     frame = benchmark_frame(tmp_path)
+    bf16 = precision_cost(frame, "cpu", "mindspore", "bf16", {"estimator.name": "ste"})
+    assert bf16.ratio == pytest.approx(0.70)  # against the first part's STE alone
     assert step_cost(frame, "cpu", "mindspore", "fp32", {"estimator.name": "dsq"}).ratio == pytest.approx(1.10)
     noise = {"estimator.name": "dsq", "noise.enabled": True}
     assert step_cost(frame, "cpu", "mindspore", "fp32", noise).ratio == pytest.approx(1.15)
