@@ -144,7 +144,7 @@ def step_mode(key: dict[str, Any]) -> str:
 
 def group_id(key: dict[str, Any]) -> str:
     network = f"-{key['network']}" if key.get("network", DEFAULT_NETWORK) != DEFAULT_NETWORK else ""
-    part = f"-part{key['part']}" if key.get("part") is not None else ""
+    part = f"-part{int(key['part'])}" if key.get("part") is not None else ""  # a float once in a frame
     return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}{part}"
 
 

@@ -224,7 +224,7 @@ def test_a_ratio_to_ste_is_taken_within_one_process(tmp_path):
     """A group split into parts (and VGG-small's group, which times ResNet-20's STE too) holds one STE
     per process: a variant's ratio is against the STE of its own part, never a median of STEs of
     several runs; two groups of one id are refused."""
-    from bench.report.benchmark import benchmark_frame
+    from bench.report.benchmark import _unmeasured_groups, benchmark_frame
     from bench.report.step_cost import precision_cost, step_cost
 
     def put(group: dict, case: str, ms: float) -> None:
@@ -245,6 +245,8 @@ def test_a_ratio_to_ste_is_taken_within_one_process(tmp_path):
     frame = benchmark_frame(tmp_path)
     bf16 = precision_cost(frame, "cpu", "mindspore", "bf16", {"estimator.name": "ste"})
     assert bf16.ratio == pytest.approx(0.70)  # against the first part's STE alone
+    unmeasured = _unmeasured_groups("cpu", frame)
+    assert "mindspore-fp32-b128-eager-part2" not in unmeasured and "mindspore-fp32-b128-eager-part3" in unmeasured
     assert step_cost(frame, "cpu", "mindspore", "fp32", {"estimator.name": "dsq"}).ratio == pytest.approx(1.10)
     noise = {"estimator.name": "dsq", "noise.enabled": True}
     assert step_cost(frame, "cpu", "mindspore", "fp32", noise).ratio == pytest.approx(1.15)
