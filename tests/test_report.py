@@ -357,7 +357,8 @@ def test_step_cost_is_read_where_the_variant_was_measured_beside_ste():
 
     def row(precision, mode, batch, case, ms):
         return {"device": "cuda", "group.backend": "torch", "status": "ok", "mode": mode, "group.precision": precision,
-                "group.batch": batch, "case": case, "timing.median_ms": ms, "environment.git_commit": None}
+                "group.batch": batch, "case": case, "timing.median_ms": ms, "environment.git_commit": None,
+                "group_id": f"torch-{precision}-b{batch}-{mode}"}  # one process per key here
 
     bench = pd.DataFrame([row("bf16", "graph", 512, "ste", 4.0), row("bf16", "graph", 512, "fda-n9", 4.4),
                           row("bf16", "graph", 128, "ste", 2.0), row("bf16", "graph", 128, "approx_sign", 2.2),
