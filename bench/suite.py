@@ -148,6 +148,14 @@ def group_id(key: dict[str, Any]) -> str:
     return f"{key['backend']}-{key['precision']}-b{key['batch']}-{step_mode(key)}{network}{part}"
 
 
+def home_group_id(key: dict[str, Any], case: str) -> str:
+    """The id of the group a case of this key belongs to: its own network's first part (ResNet-20's
+    STE timed beside VGG-small's cases, or in a later part, is a guest there)."""
+    network = case_network(case)
+    home = {k: v for k, v in key.items() if k not in ("network", "part")}
+    return group_id(home | ({} if network == DEFAULT_NETWORK else {"network": network}))
+
+
 def case_network(label: str) -> str:
     """The network a case's label is of ('vgg_small-ste': vgg_small; 'ste': resnet20)."""
     return next((name for name in NETWORK_NAMES if name != DEFAULT_NETWORK and label.startswith(f"{name}-")),

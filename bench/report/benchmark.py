@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.suite import GROUP_KEYS, case_reference, group_id, load_suite, load_variants, step_mode
+from bench.suite import case_reference, group_id, home_group_id, load_suite, load_variants, step_mode
 from bench.errors import UserError
 from bench.report.markdown import number, table
 
@@ -29,8 +29,10 @@ def benchmark_frame(root: Path) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.json_normalize(rows)
-    # the group (one process, one run) a record comes from: ratios are only taken within one
-    return frame.assign(mode=_modes(frame), group_id=[group_id(row["group"]) for row in rows])
+    # the group (one process, one run) a record comes from: ratios are only taken within one; at home:
+    # in the group of its case's own network, not a guest beside another network's or in a later part
+    return frame.assign(mode=_modes(frame), group_id=[group_id(row["group"]) for row in rows],
+                        at_home=[group_id(row["group"]) == home_group_id(row["group"], row["case"]) for row in rows])
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -104,11 +106,9 @@ def _modes(frame: pd.DataFrame) -> pd.Series:
 
 
 def _hit(frame: pd.DataFrame, backend: str, precision: str, batch: int, mode: str, case: str) -> pd.DataFrame:
-    """The record of `case` in the ResNet-20 group of this key (not a case of the same label timed
-    beside another network's group or in a later part: its run is another)."""
-    gid = group_id({"backend": backend, "precision": precision, "batch": batch, "compile": mode == "compiled",
-                    "cuda_graph": mode == "graph"})
-    return frame[(frame["group_id"] == gid) & (frame["group.backend"] == backend) & (frame["group.precision"] == precision)
+    """The record of `case` in its own group of this key (not one of the same label timed beside
+    another network's group or in a later part: its run is another)."""
+    return frame[frame["at_home"] & (frame["group.backend"] == backend) & (frame["group.precision"] == precision)
                  & (frame["group.batch"] == batch) & (frame["mode"] == mode)
                  & (frame["case"] == case) & (frame["status"] == "ok")]
 
@@ -233,8 +233,7 @@ def _unmeasured_groups(suite: str, runs: pd.DataFrame) -> list[str]:
         groups = load_suite(suite).groups
     except UserError:
         return []
-    seen = {group_id({k: v for k in (*GROUP_KEYS, "cuda_graph", "network", "part")
-                      if not _missing(v := r.get(f"group.{k}"))}) for _, r in runs.iterrows()}
+    seen = set(runs["group_id"])
     return [g.id for g in groups if g.id not in seen]
 
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 import pandas as pd
 
 from bench.environment import git
-from bench.suite import DEFAULT_NETWORK, bench_case, case_network, group_id, reference_case
+from bench.suite import bench_case, reference_case
 
 # the files whose change invalidates a backend's step times: estimators, noise module, binary conv
 KERNEL_PATHS = {backend: [f"backends/{folder}/estimators", f"backends/{folder}/noise.py",
@@ -92,7 +92,7 @@ def precision_cost(bench: pd.DataFrame, device: str, backend: str, precision: st
     case = bench_case(spec_tree)
     ok = _steps(bench, device, backend)
     # precisions are timed beside each other in a network's own group, not in its parts or another's
-    ok = ok[(ok["case"] == case) & (ok["group_id"] == ok.apply(_own_group_id, axis=1))] if len(ok) else ok
+    ok = ok[(ok["case"] == case) & ok["at_home"]]
     mine, theirs = ok[ok["group.precision"] == precision], ok[ok["group.precision"] == reference]
     pairs = set(mine[["mode", "group.batch"]].itertuples(index=False)) & set(
         theirs[["mode", "group.batch"]].itertuples(index=False))
@@ -108,15 +108,6 @@ def _steps(bench: pd.DataFrame, device: str, backend: str) -> pd.DataFrame:
     """The ok records of this device and backend of the step a study runs (captured or eager)."""
     return bench[(bench["device"] == device) & (bench["group.backend"] == backend) & (bench["status"] == "ok")
                  & bench["mode"].isin(["graph", "eager"])]
-
-
-def _own_group_id(row: pd.Series) -> str:
-    """The id of the first part of the group of the record's case's own network (ResNet-20's STE
-    timed beside VGG-small's cases is a guest of that group, not in its own)."""
-    network = case_network(row["case"])
-    return group_id({"backend": row["group.backend"], "precision": row["group.precision"], "batch": row["group.batch"],
-                     "compile": row["group.compile"], "cuda_graph": row.get("group.cuda_graph") is True,
-                     **({} if network == DEFAULT_NETWORK else {"network": network})})
 
 
 def _staleness(backend: str, records: pd.DataFrame) -> bool | None:
