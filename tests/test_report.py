@@ -370,3 +370,27 @@ def test_step_cost_is_read_where_the_variant_was_measured_beside_ste():
     assert cost({"estimator": {"name": "approx_sign"}}).batch == 128
     assert cost({"estimator": {"name": "approx_sign"}, "noise": {"enabled": True}}).describe() == "1.20× (fp32)"
     assert cost({"estimator": {"name": "ste", "clip": None}}) is None
+
+
+def test_a_cluster_rehearsal_says_whether_ray_ended_every_cell_as_local(tmp_path):
+    """`make cluster-rehearsal` compares each cell's status and final metrics on Ray with the local
+    executor's; the summary says which cells differ rather than only whether all finished."""
+    from bench.executors.rehearsal import _outcomes
+    from bench.report.sessions import cluster_section
+
+    def rec(run_id, status, top1):
+        return {"run_id": run_id, "status": status, "final": {"Top1-Acc": top1}}
+
+    local = [rec("a", "finished", 0.1), rec("b", "diverged", None), rec("c", "finished", 0.3)]
+    assert _outcomes(local, list(local))["ray_equals_local"]
+    outcomes = _outcomes(local, [rec("a", "finished", 0.1), rec("b", "diverged", None), rec("c", "finished", 0.2)])
+    assert outcomes == {"local_statuses": {"finished": 2, "diverged": 1}, "ray_statuses": {"finished": 2, "diverged": 1},
+                        "ray_equals_local": False, "cells_that_differ": ["c"]}
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "cluster" / "r.json").write_text(json.dumps({
+        "study": "fourier-terms", "profile": "smoke", "cells": 3, "local": {"wall_s": 10.0}, "ray": {"wall_s": 12.0},
+        "ray_over_local": 1.2, "outcomes": outcomes, "node_death": {"lost_declared_s": 0.4},
+        "environment": {"cpu_model": "cpu", "cpu_count": 2, "git_commit": "abc"}}))
+    section = cluster_section(tmp_path)
+    assert "| 1 differ (1 diverged, 2 finished on Ray) |" in section
+    assert "| 1.20 |" in section and "| 0.4 s |" in section

@@ -179,6 +179,21 @@ def _records(results: Path) -> list[dict[str, Any]]:
     return [r for p in sorted((results / "runs").iterdir()) if (r := store.read_record(p)) is not None]
 
 
+def _outcomes(local: list[dict[str, Any]], ray: list[dict[str, Any]]) -> dict[str, Any]:
+    """How each executor's cells ended, and whether every cell ended the same on Ray as locally (same
+    status and final metrics: PyTorch on CPU is deterministic, so they must be equal)."""
+    from collections import Counter
+
+    def by_cell(records: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
+        return {r["run_id"]: (r["status"], r.get("final")) for r in records}
+
+    mine, theirs = by_cell(local), by_cell(ray)
+    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    return {"local_statuses": dict(Counter(s for s, _ in mine.values())),
+            "ray_statuses": dict(Counter(s for s, _ in theirs.values())),
+            "ray_equals_local": not differ, "cells_that_differ": differ}
+
+
 def _seconds(stamp: str, since: float) -> float:
     return round(datetime.fromisoformat(stamp).timestamp() - since, 3)
 
@@ -232,7 +247,8 @@ def rehearse(out: Path, cells: int | None = None) -> Path:
         study, one = _studies(tmp, cells)
         print("rehearsal: the local executor ...", flush=True)
         local_s = _timed(study, stores / "local", "--jobs", "2")
-        n_cells = len(_records(stores / "local"))
+        local_records = _records(stores / "local")
+        n_cells = len(local_records)
         print(f"rehearsal: {n_cells} cells in {local_s:.1f} s; a 3-node cluster ...", flush=True)
         started = time.monotonic()
         cluster = LocalCluster(tmp, stores)
@@ -257,7 +273,8 @@ def rehearse(out: Path, cells: int | None = None) -> Path:
             "ray": {"executor": "ray", "nodes": "head with 0 CPUs (the driver) + 2 worker nodes of 1 CPU, each with "
                     "its own scratch root, no store access", "wall_s": round(ray_s, 3),
                     "cluster_start_s": round(cluster_start_s, 3),
-                    "records": len(ray_records), "all_finished": all(r["status"] == "finished" for r in ray_records)},
+                    "records": len(ray_records)},
+            "outcomes": _outcomes(local_records, ray_records),
             "ray_over_local": round(ray_s / local_s, 3),
             "node_death": {**death, "health_checks": "Ray's defaults"},
             "load_average_before": [round(x, 2) for x in load],

@@ -52,7 +52,7 @@ def cluster_section(root: Path) -> str:
             r = store.read_json(path)
             env, death = r.get("environment", {}), r["node_death"]
             rows.append([f"{r['study']} {r['profile']}", str(r["cells"]), format_duration(r["local"]["wall_s"]),
-                         format_duration(r["ray"]["wall_s"]), f"{r['ray_over_local']:.2f}",
+                         format_duration(r["ray"]["wall_s"]), f"{r['ray_over_local']:.2f}", _outcomes(r.get("outcomes")),
                          _seconds(death.get("lost_declared_s")), _seconds(death.get("next_attempt_started_on_node_s")),
                          f"{env.get('cpu_model', '?')} ({env.get('cpu_count', '?')} CPUs), load "
                          f"{r.get('load_average_before', ['?'])[0]}", str(r.get("measured_at", ""))[:16],
@@ -67,8 +67,18 @@ def cluster_section(root: Path) -> str:
         "CPU, no access to the store), and a worker node killed while its cell ran: the seconds until the driver "
         "declared the attempt lost and until the next attempt started on the other node (`make cluster-rehearsal`; "
         "README, Running a study anywhere).", "",
-        table(["study", "cells", "local", "ray", "ray / local", "node death: lost", "restarted", "host", "measured",
+        table(["study", "cells", "local", "ray", "ray / local", "ray's cells end as local", "node death: lost", "restarted", "host", "measured",
                "git"], rows), ""])
+
+
+def _outcomes(outcomes: dict | None) -> str:
+    """Whether every cell ended on Ray with the status and final metrics it ended with locally."""
+    if not outcomes:
+        return "not compared"
+    ended = ", ".join(f"{n} {status}" for status, n in sorted(outcomes["ray_statuses"].items()))
+    if outcomes["ray_equals_local"]:
+        return f"all equal ({ended})"
+    return f"{len(outcomes['cells_that_differ'])} differ ({ended} on Ray)"
 
 
 def _seconds(value: object) -> str:
