@@ -379,13 +379,14 @@ def test_a_cluster_rehearsal_says_whether_ray_ended_every_cell_as_local(tmp_path
     from bench.report.sessions import cluster_section
 
     def rec(run_id, status, top1):
-        return {"run_id": run_id, "status": status, "final": {"Top1-Acc": top1}}
+        return {"run_id": run_id, "status": status, "final": {"Top1-Acc": top1}, "environment": {"threads": "1"}}
 
     local = [rec("a", "finished", 0.1), rec("b", "diverged", None), rec("c", "finished", 0.3)]
     assert _outcomes(local, list(local))["ray_equals_local"]
     outcomes = _outcomes(local, [rec("a", "finished", 0.1), rec("b", "diverged", None), rec("c", "finished", 0.2)])
     assert outcomes == {"local_statuses": {"finished": 2, "diverged": 1}, "ray_statuses": {"finished": 2, "diverged": 1},
-                        "ray_equals_local": False, "cells_that_differ": ["c"]}
+                        "local_threads": ["1"], "ray_threads": ["1"], "ray_equals_local": False,
+                        "cells_that_differ": ["c"]}
     (tmp_path / "cluster").mkdir()
     (tmp_path / "cluster" / "r.json").write_text(json.dumps({
         "study": "fourier-terms", "profile": "smoke", "cells": 3, "local": {"wall_s": 10.0}, "ray": {"wall_s": 12.0},

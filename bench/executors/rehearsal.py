@@ -137,8 +137,9 @@ class LocalCluster:
         self.cluster.shutdown()
 
 
-def _ablate(study: Path, results: Path, *extra: str, wait: bool = True) -> Any:
-    env = {**os.environ, "FDABNN_RESULTS": str(results), "PYTHONPATH": os.pathsep.join(
+def _ablate(study: Path, results: Path, *extra: str, wait: bool = True, threads: int | None = None) -> Any:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
+           "FDABNN_RESULTS": str(results), "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     command = [sys.executable, "-m", "bench.cli", "ablate", str(study), "--profile", PROFILE, "--backends", "torch",
                "--device", "cpu", *extra]
@@ -147,9 +148,9 @@ def _ablate(study: Path, results: Path, *extra: str, wait: bool = True) -> Any:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
 
 
-def _timed(study: Path, results: Path, *extra: str) -> float:
+def _timed(study: Path, results: Path, *extra: str, threads: int | None = None) -> float:
     started = time.monotonic()
-    done = _ablate(study, results, *extra)
+    done = _ablate(study, results, *extra, threads=threads)
     wall = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"rehearsal: `fdabnn ablate {study.name} {' '.join(extra)}` exited {done.returncode}:\n"
@@ -187,10 +188,14 @@ def _outcomes(local: list[dict[str, Any]], ray: list[dict[str, Any]]) -> dict[st
     def by_cell(records: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
         return {r["run_id"]: (r["status"], r.get("final")) for r in records}
 
+    def threads(records: list[dict[str, Any]]) -> list[str]:
+        return sorted({str(r.get("environment", {}).get("threads")) for r in records})
+
     mine, theirs = by_cell(local), by_cell(ray)
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
     return {"local_statuses": dict(Counter(s for s, _ in mine.values())),
             "ray_statuses": dict(Counter(s for s, _ in theirs.values())),
+            "local_threads": threads(local), "ray_threads": threads(ray),
             "ray_equals_local": not differ, "cells_that_differ": differ}
 
 
@@ -246,7 +251,9 @@ def rehearse(out: Path, cells: int | None = None) -> Path:
         stores.mkdir()
         study, one = _studies(tmp, cells)
         print("rehearsal: the local executor ...", flush=True)
-        local_s = _timed(study, stores / "local", "--jobs", "2")
+        # One thread a cell, as on a Ray node of 1 CPU: a cell's numbers depend on its thread count
+        # (oneDNN's reductions), so only then can each cell's result be compared with Ray's.
+        local_s = _timed(study, stores / "local", "--jobs", "2", threads=1)
         local_records = _records(stores / "local")
         n_cells = len(local_records)
         print(f"rehearsal: {n_cells} cells in {local_s:.1f} s; a 3-node cluster ...", flush=True)
@@ -269,7 +276,7 @@ def rehearse(out: Path, cells: int | None = None) -> Path:
             "command": f"python -m bench.executors.rehearsal --out {out}" + (f" --cells {cells}" if cells else ""),
             "study": study.stem, "profile": PROFILE, "backends": ["torch"], "device": "cpu",
             "cells": n_cells, "subset": cells is not None,
-            "local": {"executor": "local", "jobs": 2, "wall_s": round(local_s, 3)},
+            "local": {"executor": "local", "jobs": 2, "threads_per_cell": 1, "wall_s": round(local_s, 3)},
             "ray": {"executor": "ray", "nodes": "head with 0 CPUs (the driver) + 2 worker nodes of 1 CPU, each with "
                     "its own scratch root, no store access", "wall_s": round(ray_s, 3),
                     "cluster_start_s": round(cluster_start_s, 3),

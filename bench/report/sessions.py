@@ -78,7 +78,9 @@ def _outcomes(outcomes: dict | None) -> str:
     ended = ", ".join(f"{n} {status}" for status, n in sorted(outcomes["ray_statuses"].items()))
     if outcomes["ray_equals_local"]:
         return f"all equal ({ended})"
-    return f"{len(outcomes['cells_that_differ'])} differ ({ended} on Ray)"
+    threads = {k: outcomes.get(f"{k}_threads") for k in ("local", "ray")}
+    why = f"; threads a cell: local {threads['local']}, ray {threads['ray']}" if threads["local"] != threads["ray"] else ""
+    return f"{len(outcomes['cells_that_differ'])} differ ({ended} on Ray{why})"
 
 
 def _seconds(value: object) -> str:
