@@ -3,10 +3,11 @@ in both backends, through the one interface (backends.prepare) and the suite's o
 order. Slow (VGG-small's step is ~15x ResNet-20's): `make test-slow`.
 
 50 training and 50 test images per class (stratified), batch 50, Adam 2e-3 on a cosine: 10 steps an
-epoch. Chance is 10 %. The thresholds are set low on purpose (an FP twin learns faster than any
-binarized network, so its bar is higher): torch-fp and torch-vgg_small-ste passed them when added
-(2 niced cores shared with a study: 156 s and 208 s); the other three were not run then, and their
-bars are guesses to be checked by the first `make test-slow`.
+epoch. Chance is 10 % (500 test images: one sd of a chance guess is 1.3 points). Top-1 measured on
+2026-12-03 (2 cores shared with a study): torch-fp 38.0 %, torch-vgg_small-fp
+28.2 %, torch-vgg_small-ste 26.8 %, mindspore-fp 32.4 %, mindspore-vgg_small-ste 25.0 %. The bars
+sit well below those and well above chance: 0.25 for ResNet-20's FP twins, 0.20 for VGG-small's
+(four epochs of ten steps is little for its 8,192-wide linear), 0.15 for binarized VGG-small.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _train(data, tree: dict, epochs: int) -> dict[str, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("backend", "model", "estimator", "epochs", "threshold"), [
     ("torch", {"name": "resnet20", "binarize": False}, {}, 6, 0.25),
-    ("torch", {"name": "vgg_small", "binarize": False}, {}, 4, 0.25),
+    ("torch", {"name": "vgg_small", "binarize": False}, {}, 4, 0.20),
     ("torch", {"name": "vgg_small"}, {"name": "ste"}, 4, 0.15),
     ("mindspore", {"name": "resnet20", "binarize": False}, {}, 6, 0.25),
     ("mindspore", {"name": "vgg_small"}, {"name": "ste"}, 3, 0.15),
