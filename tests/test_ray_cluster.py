@@ -246,6 +246,33 @@ def test_a_node_killed_mid_cell_costs_one_epoch(nodes, uninterrupted, tmp_path):
     nodes.add(host)  # the cluster as it was, for any test after this one
 
 
+def test_when_the_retries_run_out_the_cell_fails_and_resumes_later(nodes, uninterrupted, tmp_path):
+    """--retries 0 and the cell's node killed: a `failed` record naming the lost attempt and the epochs
+    stored, exit status 1; the same command again finishes it from the last stored epoch, equal to an
+    uninterrupted run."""
+    results, path = nodes.store("retries"), study(tmp_path, SLOW)
+    runner = _ray(nodes, path, results, "--retries", "0", wait=False)
+    _wait_for(lambda: (results / "runs").exists() and any(_run_dirs(results)), "the cell started", runner)
+    (run_dir,) = _run_dirs(results).values()
+    _wait_for(lambda: store.read_progress(run_dir) and _attempts(run_dir) and _attempts(run_dir)[0]["host"],
+              "an epoch stored", runner)
+    host = _attempts(run_dir)[0]["host"]
+    nodes.kill(host)
+    output = runner.communicate(timeout=TIMEOUT_S)[0].decode()
+    assert runner.returncode == 1, output
+    failed = store.read_record(run_dir)
+    assert failed["status"] == "failed" and failed["epochs_done"] >= 1, output
+    (only,) = failed["attempts"]
+    assert only["host"] == host and only["ended"].startswith("lost: ")
+    nodes.add(host)
+    again = _ray(nodes, path, results)
+    assert again.returncode == 0, again.stdout + again.stderr
+    record = store.read_record(run_dir)
+    assert record["status"] == "finished" and record["final"] == uninterrupted["final"]
+    assert _curve(record) == _curve(uninterrupted)
+    assert [a["ended"].split(":")[0] for a in record["attempts"]] == ["lost", "finished"]
+
+
 @pytest.mark.parametrize("left_behind", ["a stale address", "a live cluster's address"])
 def test_a_private_instance_is_the_suites_own(nodes, tmp_path, left_behind):
     """No --address: a study starts its own Ray even where `ray start` left an address behind in
