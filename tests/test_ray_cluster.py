@@ -11,9 +11,10 @@ changes nothing) and here in (b): the killed attempt's reports no longer count; 
 SIGKILLed mid-study and run again: finished cells untouched, the rest resumed; (e) two drivers of
 different host names on one store divide the cells, none trained twice; a cell starting from a
 checkpoint in the store (init.from) gets it through the driver and learns what a local run learns;
-and a private instance (no --address) is the suite's own beside a live cluster or a stale address.
+--retries run out: a failed record, exit status 1, and the next run finishes the cell from its
+stored epoch; and a private instance (no --address) is the suite's own beside a live cluster or a stale address.
 The cluster is bench/executors/rehearsal.py's, with Ray's node-death detection shortened. Real CIFAR-10, smoke
-profile, PyTorch; all slow (a few minutes together on 2 cores)."""
+profile, PyTorch; all slow (8 to 9 minutes together on 2 cores shared with a study)."""
 from __future__ import annotations
 
 import json
