@@ -395,3 +395,32 @@ def test_a_cluster_rehearsal_says_whether_ray_ended_every_cell_as_local(tmp_path
     section = cluster_section(tmp_path)
     assert "| 1 differ (1 diverged, 2 finished on Ray) |" in section
     assert "| 1.20 |" in section and "| 0.4 s |" in section
+
+
+def test_the_protocol_sentence_says_whether_the_start_changes_the_ranking():
+    """BiBench's start against the paper's (issue 22): a pair resolved in opposite directions under the
+    two starts is a reversal, one resolved under one start only is said so, and FP twins are not ranked."""
+    import pandas as pd
+
+    from bench.report.decision import Entry
+    from bench.report.protocol import ranking_by_start
+
+    def entries(scratch: dict[str, list[float]], from_fp: dict[str, list[float]]) -> dict:
+        out = {}
+        for init, cells in ((None, scratch), ("pretrain-fp:cpu", from_fp)):
+            for name, top1 in cells.items():
+                variant = name + ("-from-fp" if init else "")
+                cell = pd.Series({"init": init, "variant": variant, "binarize": name != "fp", "seeds": len(top1),
+                                  "seed_top1": dict(enumerate(top1)), "top1_mean": sum(top1) / len(top1)})
+                out[variant] = {"torch": Entry(cell, None, None)}
+        return out
+
+    reversed_ = ranking_by_start(entries({"ste": [20, 21, 22], "fda": [25, 26, 27.5], "fp": [40, 41, 42]},
+                                         {"ste": [35, 36, 37], "fda": [30, 31, 31.5]}), ["torch"])
+    assert reversed_[0] == "torch, from scratch, by mean top-1: fda (26.17) > ste (21.00)."
+    assert reversed_[1] == "torch, from pretrain-fp:cpu, by mean top-1: ste (36.00) > fda (30.83)."
+    assert "change the ranking? Yes, it reverses fda > ste from scratch but < from pretrain-fp:cpu." in reversed_[2]
+    one_side = ranking_by_start(entries({"ste": [20, 21, 22], "fda": [25, 26, 27.5]},
+                                        {"ste": [35, 36, 37], "fda": [30, 40, 33]}), ["torch"])[2]
+    assert "Partly" in one_side and "fda > ste (from scratch only)" in one_side
+    assert ranking_by_start(entries({"ste": [20, 21]}, {}), ["torch"]) == []  # one start: nothing to say

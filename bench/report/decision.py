@@ -23,6 +23,7 @@ import pandas as pd
 from bench.data.dataset import split_sizes
 from bench.report.aggregate import is_clipped_ste
 from bench.report.markdown import table
+from bench.report.protocol import ranking_by_start
 from bench.report.references import published
 from bench.report.stats import METHOD, UNRANKED, Difference, difference
 from bench.report.step_cost import StepCost, step_cost
@@ -207,7 +208,7 @@ def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> lis
         lines.append("Resolved in one backend only (the other's interval includes zero): " + ", ".join(one_only) + ".")
     if opposite:
         lines.append("The backends resolve opposite directions for: " + ", ".join(opposite) + ".")
-    return lines
+    return lines + ranking_by_start(entries, backends)
 
 
 def _upper_bound(backend: str, variant: str, twin: Entry, binarized: dict[str, Entry]) -> str:

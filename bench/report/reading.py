@@ -28,6 +28,13 @@ def _pairs(agg: pd.DataFrame, field: str) -> Iterator[tuple[pd.Series, pd.Series
             yield group.iloc[0], group.iloc[1]
 
 
+def _ordered_pairs(agg: pd.DataFrame, field: str, is_second) -> Iterator[tuple[pd.Series, pd.Series]]:
+    """The pairs of `_pairs` with the cell for which `is_second` holds second (one side only)."""
+    for a, b in _pairs(agg, field):
+        if is_second(a) != is_second(b):
+            yield (b, a) if is_second(a) else (a, b)
+
+
 def reading(agg: pd.DataFrame) -> list[str]:
     """Bullet lines for one study's aggregated cells."""
     done = agg[agg["seeds"] > 0]
@@ -40,6 +47,10 @@ def reading(agg: pd.DataFrame) -> list[str]:
     lines += _compared("Noise module (with minus without)",
                        [(off, on, True) for off, on in _pairs(done, "noise.enabled")
                         if on["noise"] and not off["noise"]])
+    lines += _compared("Starting from a checkpoint (init.from; from it minus from scratch, unpaired: the seed no longer "
+                       "sets the initial weights on one side)",
+                       [(fresh, started, False) for fresh, started in _ordered_pairs(done, "init.from",
+                                                                                   lambda c: isinstance(c["init"], str))])
     lines += _compared("Between backends (same spec; a seed starts each framework differently, so unpaired)",
                        [(a, b, False) for a, b in _pairs(done, "backend")])
     lines.append(METHOD)
