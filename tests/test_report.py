@@ -245,6 +245,7 @@ def test_micro_benchmarks_get_their_section(results):
     run = {"datetime": "2026-11-26T15:00:00", "machine_info": {"fdabnn": {"cpu_model": "Test CPU", "cpu_count": 2,
                                                                          "torch": "2.13.0", "git_commit": "abc"}},
            "benchmarks": [bench("ste", 0.004), bench("ste-unfused", 0.002), bench("fda-n9-unfused", 0.005),
+                          bench("fda-n9", 0.006),
                           bench("torch", 0.030, "layers-cpu-conv3x3-128x16x32x32"),
                           bench("mindspore", 0.090, "layers-cpu-conv3x3-128x16x32x32")]}
     (results / "micro" / "estimators-cpu.json").write_text(json.dumps(run))
@@ -252,7 +253,8 @@ def test_micro_benchmarks_get_their_section(results):
     text = (results / "benchmarks.md").read_text()
     section = text[text.index("## Estimator micro-benchmarks"):]
     assert "#### torch-cpu-act128x16x32x32" in section
-    assert "| fda-n9-unfused | 5000 | 4500 | 500 | 7 | 2.50 |" in section  # against the op-by-op STE
+    assert "| fda-n9-unfused | 5000 | 4500 | 500 | 7 | 2.50 | 2.50 |" in section  # op by op against op by op
+    assert "| fda-n9 | 6000 | 5400 | 600 | 7 | 1.50 | 3.00 |" in section  # fused against fused, and against op by op
     layers = section[section.index("#### layers-cpu-conv3x3-128x16x32x32"):]
     assert "× PyTorch" in layers and "| mindspore | 90000 | 81000 | 9000 | 7 | 3.00 |" in layers
 
