@@ -366,6 +366,16 @@ def reference_pseudo_grad(spec: EstimatorSpec, x: np.ndarray, values: dict[str, 
     return described.reference(x, vector, *described.options(spec))
 
 
+PEAK_GRID = np.linspace(-3.0, 3.0, 60_001)  # x = 0 and every region edge of the defaults fall on it
+
+
+def peak_pseudo_grad(spec: EstimatorSpec, epoch: int, epochs: int) -> float:
+    """max |g(x)| over x and both roles at `epoch` of `epochs`: by how much at most a binarized layer
+    can multiply the gradient it passes back (the clipped STE: 1)."""
+    return max(float(np.max(np.abs(reference_pseudo_grad(spec, PEAK_GRID, values))))
+               for values in epoch_values(spec, epoch, epochs).values())
+
+
 def variant_label(spec: Spec) -> str:
     """What a run, a bench case and a micro-benchmark are called: the estimator's tag with only the
     fields that matter to it, '+noise' with the noise module ('+noise-linear', '+noise-none' with a

@@ -150,15 +150,18 @@ def test_full_tables_reading_and_references(results):
 
 def test_diverged_runs_are_a_status_listed_apart(results):
     put(results, {"estimator": {"n": 32}}, 10.0, 100.0)
-    run = next((results / "runs").glob("demo-torch-fda-n32-*"))
-    record = store.read_record(run)
-    record["history"][1]["train_loss"] = 7123.0  # written before the rule: status finished
-    store.atomic_write_json(run / store.RECORD, record)
+    put(results, {"estimator": {"name": "swish_sign"}}, 10.0, 100.0)
+    for pattern in ("demo-torch-fda-n32-*", "demo-torch-swish_sign-*"):
+        run = next((results / "runs").glob(pattern))
+        record = store.read_record(run)
+        record["history"][1]["train_loss"] = 7123.0  # written before the rule: status finished
+        store.atomic_write_json(run / store.RECORD, record)
     text = write_summary()[0].read_text()
     diverged = text[text.index("## Diverged runs"):text.index("## Run-to-run")]
     row = "| demo | quick | torch | fda-n32 | 0 | diverged | training loss 7.12e+03 in epoch 2 (limit 23) |"
     assert row in diverged
     assert "from n = 7" in diverged and "from n = 15" in diverged
+    assert "the clipped STE's is 1): swish_sign 5.00." in diverged  # beta (2 - 0) / (1 + cosh 0) at beta = 5
     assert "| fda-n32 | 1 diverged |" in text  # in the decision table, and out of every mean
 
 
