@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,6 @@ def _records(results: Path) -> list[dict[str, Any]]:
 def _outcomes(local: list[dict[str, Any]], ray: list[dict[str, Any]]) -> dict[str, Any]:
     """How each executor's cells ended, and whether every cell ended the same on Ray as locally (same
     status and final metrics: PyTorch on CPU is deterministic, so they must be equal)."""
-    from collections import Counter
-
     def by_cell(records: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
         return {r["run_id"]: (r["status"], r.get("final")) for r in records}
 

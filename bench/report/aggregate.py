@@ -75,6 +75,11 @@ def of_study(agg: pd.DataFrame, study: str) -> pd.DataFrame:
     return agg[agg["studies"].map(lambda studies: study in studies)]
 
 
+def started_from(cell: pd.Series) -> str | None:
+    """The init.from a cell started from, None from scratch."""
+    return cell["init"] if isinstance(cell["init"], str) and cell["init"] else None
+
+
 def is_clipped_ste(agg: pd.DataFrame) -> pd.Series:
     """The reference estimator of step times and of the reading: STE clipped at |x| <= 1, no noise
     (binarized: an FP twin has no estimator)."""

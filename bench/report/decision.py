@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.data.dataset import split_sizes
-from bench.report.aggregate import is_clipped_ste
+from bench.report.aggregate import is_clipped_ste, started_from
 from bench.report.markdown import table
 from bench.report.protocol import ranking_by_start
 from bench.report.references import published
@@ -82,7 +82,7 @@ def _entries(cells: pd.DataFrame, backends: list[str], bench: pd.DataFrame, devi
 
 def _reference(cells: pd.DataFrame, cell: pd.Series) -> pd.Series | None:
     """The clipped STE that started as `cell` did (from scratch, or from the same init.from)."""
-    same_start = cells["init"].fillna("") == (cell["init"] if isinstance(cell["init"], str) else "")
+    same_start = cells["init"].fillna("") == (started_from(cell) or "")
     ste = cells[is_clipped_ste(cells) & same_start]
     return ste.iloc[0] if len(ste) else None
 
@@ -186,7 +186,7 @@ def _sentences(entries: dict[str, dict[str, Entry]], backends: list[str]) -> lis
         for variant, entry in mine.items():
             if entry.diff is None:
                 continue
-            sign = (1 if entry.diff.mean > 0 else -1) if entry.diff.resolved else 0
+            sign = entry.diff.direction
             verdicts.setdefault(variant, {})[backend] = sign
             text = f"{variant} ({entry.diff.describe()})"
             (above if sign > 0 else below if sign < 0 else level).append(text)

@@ -12,30 +12,23 @@ matched across starts by their label without the start's suffix (-from-fp).
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bench.init.reference import label_suffix
+from bench.report.aggregate import started_from
 from bench.report.stats import difference
 
-
-class _Entry(Protocol):
-    cell: pd.Series | None
-
-    @property
-    def seeds(self) -> int: ...
-
-
-def _start(cell: pd.Series) -> str | None:
-    return cell["init"] if isinstance(cell["init"], str) and cell["init"] else None
+if TYPE_CHECKING:  # decision.py imports this module
+    from bench.report.decision import Entry
 
 
 def _describe(start: str | None) -> str:
     return "from scratch" if start is None else f"from {start}"
 
 
-def ranking_by_start(entries: dict[str, dict[str, _Entry]], backends: list[str]) -> list[str]:
+def ranking_by_start(entries: dict[str, dict[str, Entry]], backends: list[str]) -> list[str]:
     """Sentences for the decision table, one block per backend; none where every row starts alike."""
     lines = []
     for backend in backends:
@@ -44,9 +37,8 @@ def ranking_by_start(entries: dict[str, dict[str, _Entry]], backends: list[str])
             cell = entry.cell
             if cell is None or entry.seeds == 0 or not cell["binarize"]:
                 continue
-            start = _start(cell)
-            name = cell["variant"].removesuffix(label_suffix(start)) if label_suffix(start) else cell["variant"]
-            by_start.setdefault(start, {})[name] = cell
+            start = started_from(cell)
+            by_start.setdefault(start, {})[cell["variant"].removesuffix(label_suffix(start))] = cell
         if len(by_start) < 2:
             continue
         starts = sorted(by_start, key=lambda s: (s is not None, s or ""))
@@ -63,9 +55,7 @@ def ranking_by_start(entries: dict[str, dict[str, _Entry]], backends: list[str])
 def _verdict(a: pd.Series, b: pd.Series) -> int | None:
     """+1 when b resolves above a, -1 below, 0 not resolved, None unranked."""
     diff = difference(a["seed_top1"], b["seed_top1"])
-    if diff is None:
-        return None
-    return (1 if diff.mean > 0 else -1) if diff.resolved else 0
+    return None if diff is None else diff.direction
 
 
 def _compare(backend: str, first: str | None, other: str | None, one: dict[str, pd.Series],

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from bench.report.aggregate import started_from
 from bench.report.frame import cell_key
 from bench.report.stats import METHOD, UNRANKED, difference
 
@@ -50,7 +51,7 @@ def reading(agg: pd.DataFrame) -> list[str]:
     lines += _compared("Starting from a checkpoint (init.from; from it minus from scratch, unpaired: the seed no longer "
                        "sets the initial weights on one side)",
                        [(fresh, started, False) for fresh, started in _ordered_pairs(done, "init.from",
-                                                                                   lambda c: isinstance(c["init"], str))])
+                                                                                   lambda c: started_from(c) is not None)])
     lines += _compared("Between backends (same spec; a seed starts each framework differently, so unpaired)",
                        [(a, b, False) for a, b in _pairs(done, "backend")])
     lines.append(METHOD)

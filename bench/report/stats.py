@@ -34,6 +34,11 @@ class Difference:
     def resolved(self) -> bool:
         return abs(self.mean) > self.half_width
 
+    @property
+    def direction(self) -> int:
+        """+1 when resolved above zero, -1 below, 0 not resolved."""
+        return (1 if self.mean > 0 else -1) if self.resolved else 0
+
     def describe(self, unit: str = " pp") -> str:
         return f"{self.mean:+.2f} ± {self.half_width:.2f}{unit}"
 
